@@ -1,0 +1,1 @@
+"""Latency and accuracy (TAP-Vid) benchmarks: `python -m benchmarks ...`."""

@@ -1,0 +1,10 @@
+"""rt-edge: real-time any-point tracking (CoTracker3) for robots and edge devices.
+
+Importing this package never imports torch: the PyTorch model lives in `rt_edge.model`.
+"""
+
+from .config import ModelConfig
+
+__version__ = "0.1.0"
+
+__all__ = ["ModelConfig", "__version__"]

@@ -1,0 +1,105 @@
+"""CoTracker3 as four pieces the whole project calls: encode, pyramid, query_features, window_step.
+
+Coordinates at every public boundary are (x, y) in pixels of the model's input frames;
+`vis` and `conf` travel between windows as logits and leave `track` as probabilities.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from .correlation import corr4d, support_features
+from .embeddings import fourier_encode, resample_time_embedding, time_embedding
+from .encoder import FeatureEncoder, build_pyramid, init_encoder_weights, l2_normalise
+from .transformer import Mlp, UpdateFormer, init_transformer_weights
+
+
+class CoTracker3(nn.Module):
+    """The published CoTracker3 (online and offline differ only in `time_emb` length)."""
+
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or ModelConfig()
+        self.fnet = FeatureEncoder(cfg)
+        self.updateformer = UpdateFormer(cfg)
+        self.corr_mlp = Mlp(cfg.corr_size, cfg.corr_hidden, cfg.corr_dim, tanh_gelu=False)
+        self.register_buffer("time_emb", time_embedding(cfg.input_dim, cfg.window_len))
+        init_encoder_weights(self.fnet)
+        init_transformer_weights(self.updateformer)
+
+    # ------------------------------------------------------------------ pieces
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames (B, T, 3, H, W) in [0, 255] -> unit-norm features (B, T, C, H/stride, W/stride)."""
+        B, T = frames.shape[:2]
+        x = frames.reshape(B * T, *frames.shape[2:]) * (2.0 / 255.0) - 1.0
+        fmaps = l2_normalise(self.fnet(x), dim=1)
+        return fmaps.reshape(B, T, *fmaps.shape[1:]).to(frames.dtype)
+
+    def pyramid(self, fmaps: torch.Tensor) -> list[torch.Tensor]:
+        """fmaps (B, T, C, h, w) -> corr_levels tensors (B, T, C, h/2^l, w/2^l)."""
+        return build_pyramid(fmaps, self.cfg.corr_levels)
+
+    def query_features(self, pyramid: list[torch.Tensor], frame_index: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """Support features around each query, sampled once.
+
+        pyramid: levels (B, T, C, h_l, w_l); frame_index (B, N) int indices into T;
+        xy (B, N, 2) input pixels. Returns (B, N, L, K, K, C), K = 2r+1.
+        """
+        r, s = self.cfg.corr_radius, self.cfg.stride
+        feats = [
+            support_features(level, frame_index, xy / (s * 2**lvl), r) for lvl, level in enumerate(pyramid)
+        ]
+        return torch.stack(feats, dim=2)
+
+    def window_step(
+        self,
+        pyramid: list[torch.Tensor],
+        coords: torch.Tensor,
+        vis: torch.Tensor,
+        conf: torch.Tensor,
+        query_feats: torch.Tensor,
+        iters: int,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Refine one window of tracks `iters` times.
+
+        pyramid: levels (B, S, C, h_l, w_l) of the window's frames; coords (B, S, N, 2)
+        initial positions in input pixels; vis, conf (B, S, N) initial logits;
+        query_feats (B, N, L, K, K, C) (zeros for points not yet queried).
+        Returns per-iteration lists of coords (B, S, N, 2), vis and conf logits (B, S, N).
+        """
+        cfg = self.cfg
+        B, S, N = coords.shape[:3]
+        # displacements are measured in feature pixels scaled by the training resolution
+        disp_scale = coords.new_tensor([cfg.model_resolution[1], cfg.model_resolution[0]]) / cfg.stride
+        time_emb = resample_time_embedding(self.time_emb, S).to(coords.dtype)
+        feat_coords = coords / cfg.stride
+        vis, conf = vis[..., None], conf[..., None]
+        out_coords, out_vis, out_conf = [], [], []
+        for _ in range(iters):
+            feat_coords = feat_coords.detach()
+            corr = [
+                self.corr_mlp(corr4d(level, feat_coords / 2**lvl, query_feats[:, :, lvl], cfg.corr_radius))
+                for lvl, level in enumerate(pyramid)
+            ]
+            fwd = torch.cat([feat_coords[:, :-1] - feat_coords[:, 1:], feat_coords.new_zeros(B, 1, N, 2)], dim=1)
+            bwd = torch.cat([feat_coords.new_zeros(B, 1, N, 2), feat_coords[:, 1:] - feat_coords[:, :-1]], dim=1)
+            motion = fourier_encode(torch.cat([fwd, bwd], dim=-1) / disp_scale.repeat(2), cfg.posenc_degrees)
+            tokens = torch.cat([vis, conf, *corr, motion], dim=-1)  # B S N input_dim
+            tokens = tokens.transpose(1, 2) + time_emb[:, None]  # B N S input_dim
+            delta = self.updateformer(tokens).transpose(1, 2)  # B S N 4
+            feat_coords = feat_coords + delta[..., :2]
+            vis = vis + delta[..., 2:3]
+            conf = conf + delta[..., 3:4]
+            out_coords.append(feat_coords * cfg.stride)
+            out_vis.append(vis[..., 0])
+            out_conf.append(conf[..., 0])
+        return out_coords, out_vis, out_conf
+
+    # ------------------------------------------------------------------ whole clips
+    def track(self, video, queries, iters: int = 6, mode: str = "online", return_all_iters: bool = False):
+        """Track query points through a clip. See `rt_edge.model.tracking.track`."""
+        from .tracking import track
+
+        return track(self, video, queries, iters=iters, mode=mode, return_all_iters=return_all_iters)

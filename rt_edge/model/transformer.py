@@ -1,0 +1,128 @@
+"""The update transformer: time attention per track, space attention through virtual tracks.
+
+Module names and shapes follow the published state dict (`updateformer.*`, including the
+published spelling `virual_tracks`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU -> fc2. `tanh_gelu` selects the tanh approximation (transformer blocks)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, tanh_gelu: bool):
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden_dim)
+        self.fc2 = nn.Linear(hidden_dim, out_dim)
+        self.approximate = "tanh" if tanh_gelu else "none"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate=self.approximate))
+
+
+class Attention(nn.Module):
+    """Multi-head attention of x (M, P, D) over context (M, Q, D); keys and values from one projection."""
+
+    def __init__(self, dim: int, num_heads: int):
+        super().__init__()
+        self.heads = num_heads
+        self.to_q = nn.Linear(dim, dim)
+        self.to_kv = nn.Linear(dim, 2 * dim)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        context = x if context is None else context
+        M, P, D = x.shape
+        Q = context.shape[1]
+        h = self.heads
+        q = self.to_q(x).reshape(M, P, h, D // h).transpose(1, 2)
+        k, v = self.to_kv(context).reshape(M, Q, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # M h P D/h
+        return self.to_out(out.transpose(1, 2).reshape(M, P, D))
+
+
+def _plain_norm(x: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:], eps=1e-6)
+
+
+class AttnBlock(nn.Module):
+    """Pre-norm self-attention block (parameter-free layer norms)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+        super().__init__()
+        self.attn = Attention(dim, num_heads)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), dim, tanh_gelu=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(_plain_norm(x))
+        return x + self.mlp(_plain_norm(x))
+
+
+class CrossAttnBlock(nn.Module):
+    """Pre-norm cross-attention block; only the context norm has parameters."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm_context = nn.LayerNorm(dim)
+        self.cross_attn = Attention(dim, num_heads)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), dim, tanh_gelu=True)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = x + self.cross_attn(_plain_norm(x), self.norm_context(context))
+        return x + self.mlp(_plain_norm(x))
+
+
+class UpdateFormer(nn.Module):
+    """tokens (B, N, T, input_dim) -> updates (B, N, T, 4): (dx, dy, dvis, dconf) in feature pixels / logits."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        D, heads, r = cfg.hidden_size, cfg.num_heads, cfg.mlp_ratio
+        self.virual_tracks = nn.Parameter(torch.randn(1, cfg.num_virtual_tracks, 1, D))
+        self.input_transform = nn.Linear(cfg.input_dim, D)
+        self.flow_head = nn.Linear(D, 2)
+        self.vis_conf_head = nn.Linear(D, 2)
+        self.time_blocks = nn.ModuleList(AttnBlock(D, heads, r) for _ in range(cfg.time_depth))
+        self.space_virtual_blocks = nn.ModuleList(AttnBlock(D, heads, r) for _ in range(cfg.space_depth))
+        self.space_point2virtual_blocks = nn.ModuleList(CrossAttnBlock(D, heads, r) for _ in range(cfg.space_depth))
+        self.space_virtual2point_blocks = nn.ModuleList(CrossAttnBlock(D, heads, r) for _ in range(cfg.space_depth))
+        # space attention follows every `space_every`-th time block
+        self.space_every = cfg.time_depth // cfg.space_depth if cfg.space_depth else 0
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.input_transform(tokens)
+        B, N, T, D = x.shape
+        V = self.virual_tracks.shape[1]
+        x = torch.cat([x, self.virual_tracks.expand(B, V, T, D)], dim=1)  # B (N+V) T D
+        j = 0
+        for i, block in enumerate(self.time_blocks):
+            x = block(x.reshape(B * (N + V), T, D)).reshape(B, N + V, T, D)
+            if self.space_every and i % self.space_every == 0:
+                s = x.transpose(1, 2).reshape(B * T, N + V, D)
+                points, virtual = s[:, :N], s[:, N:]
+                virtual = self.space_virtual2point_blocks[j](virtual, points)
+                virtual = self.space_virtual_blocks[j](virtual)
+                points = self.space_point2virtual_blocks[j](points, virtual)
+                x = torch.cat([points, virtual], dim=1).reshape(B, T, N + V, D).transpose(1, 2)
+                j += 1
+        x = x[:, :N]
+        return torch.cat([self.flow_head(x), self.vis_conf_head(x)], dim=-1)
+
+
+def init_transformer_weights(former: UpdateFormer) -> None:
+    """Xavier for linear layers, near-zero output heads, so an untrained model starts still."""
+    for m in former.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for head in (former.flow_head, former.vis_conf_head):
+        nn.init.trunc_normal_(head.weight, std=0.001)

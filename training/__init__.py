@@ -1,0 +1,1 @@
+"""Supervised (Kubric / synthetic) training and pseudo-label fine-tuning of CoTracker3."""
