@@ -1,0 +1,121 @@
+"""`python -m rt_edge`: command-line entry points.
+
+    python -m rt_edge info [--checkpoint CKPT] [--image-size H W] [--points N ...] [--iters K] [--time]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"rt_edge: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _info(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        return _fail("`info` needs PyTorch: pip install 'rt-edge[torch]'")
+    from .model import CoTracker3, ModelConfig, load_checkpoint
+    from .model.cost import count_flops, parameter_table, time_pieces
+
+    H, W = args.image_size
+    if args.checkpoint:
+        try:
+            model = load_checkpoint(args.checkpoint)
+        except (FileNotFoundError, ValueError) as e:
+            return _fail(str(e))
+        origin = f"checkpoint {args.checkpoint}"
+    else:
+        model = CoTracker3(ModelConfig()).eval()
+        origin = "no checkpoint given: random weights, for layout and cost only (nothing is tracked)"
+    cfg = model.cfg
+    if H % cfg.stride or W % cfg.stride:
+        return _fail(f"--image-size {H} {W}: both must be multiples of the stride {cfg.stride}")
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+
+    report: dict = {"origin": origin, "config": cfg.to_dict(), "image_size": [H, W], "iters": args.iters}
+    print(f"CoTracker3 — {origin}")
+    print(
+        f"config: window {cfg.window_len}, step {cfg.window_step}, stride {cfg.stride}, "
+        f"radius {cfg.corr_radius} ({cfg.corr_window}x{cfg.corr_window}), levels {cfg.corr_levels}, "
+        f"virtual tracks {cfg.num_virtual_tracks}, token size {cfg.input_dim}, "
+        f"model resolution {cfg.model_resolution[0]}x{cfg.model_resolution[1]}"
+    )
+    params = parameter_table(model)
+    report["parameters"] = dict(params)
+    print(
+        "parameters: "
+        + ", ".join(f"{name} {n / 1e6:.2f} M" for name, n in params)
+        + f" ({len(model.state_dict())} state-dict entries)"
+    )
+    print(f"cost at {H}x{W}, iters {args.iters} (FLOPs counted by torch's FlopCounterMode):")
+    report["cost"] = []
+    for n in args.points:
+        c = count_flops(model, (H, W), n, args.iters)
+        reenc = cfg.window_len * c.encoder_per_frame
+        print(
+            f"  N={n:<5d} encoder {c.encoder_per_frame / 1e9:6.1f} GFLOP/frame | window step "
+            f"{c.window_step / 1e12:6.3f} TFLOP/window | re-encoding a whole window (reference loop) adds "
+            f"{reenc / 1e12:.2f} TFLOP"
+        )
+        report["cost"].append(
+            {"points": n, "encoder_flops_per_frame": c.encoder_per_frame, "window_step_flops": c.window_step,
+             "window_step_flops_by_op": c.window_step_by_op}
+        )
+    if args.time:
+        report["timing"] = []
+        print(f"time on this machine ({torch.get_num_threads()} threads, float32, CPU):")
+        for n in args.points:
+            t = time_pieces(model, (H, W), n, args.iters, repeats=args.repeats)
+            print(
+                f"  N={n:<5d} encoder {t['encoder_per_frame_s']:.3f} s/frame | window step "
+                f"{t['window_step_s']:.3f} s/window | per frame at step {cfg.window_step}: "
+                f"{t['encoder_per_frame_s'] + t['window_step_s'] / cfg.window_step:.3f} s"
+            )
+            report["timing"].append({"points": n, **t})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rt_edge", description="rt-edge: real-time any-point tracking (CoTracker3).")
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser(
+        "info",
+        help="print the model's layout and cost (FLOPs, optionally CPU time)",
+        description="Print the CoTracker3 layout (config, parameters) and its cost per frame and per window. "
+        "Without --checkpoint the weights are random: layout and cost only, nothing is tracked.",
+    )
+    info.add_argument("--checkpoint", help="a published-layout CoTracker3 checkpoint (.pth/.pt)")
+    info.add_argument("--image-size", nargs=2, type=int, default=[384, 512], metavar=("H", "W"),
+                      help="model input size (default: 384 512)")
+    info.add_argument("--points", nargs="+", type=int, default=[256], metavar="N",
+                      help="numbers of tracked points to cost (default: 256)")
+    info.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
+    info.add_argument("--time", action="store_true", help="also time the encoder and one window step on this CPU")
+    info.add_argument("--repeats", type=int, default=2, help="timing repeats; the median is reported (default: 2)")
+    info.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    info.add_argument("--json", help="also write the numbers to this JSON file")
+    info.set_defaults(func=_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "points", None) and min(args.points) < 1:
+        return _fail(f"--points must be positive, got {args.points}")
+    if getattr(args, "iters", 1) < 1:
+        return _fail(f"--iters must be positive, got {args.iters}")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
