@@ -89,7 +89,10 @@ def load_checkpoint(src: Any, window_len: int | None = None, config: ModelConfig
         if window_len is not None and window_len != found:
             raise ValueError(f"window_len={window_len} disagrees with the checkpoint's time_emb length {found}")
         window_len = found
-    cfg = cfg.replace(window_len=window_len or cfg.window_len)
+    if window_len is not None:
+        if isinstance(window_len, bool) or not isinstance(window_len, int) or window_len < 2:
+            raise ValueError(f"window_len must be an int >= 2, got {window_len!r}")
+        cfg = cfg.replace(window_len=window_len)
     model = CoTracker3(cfg)
     _check_layout(model, state)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict="time_emb" in state)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import ModelConfig
 from .cotracker3 import CoTracker3
 
 MODES = ("online", "offline")
@@ -27,8 +28,10 @@ class WindowPrediction:
     conf: list[torch.Tensor]
 
 
-def validate_inputs(video: torch.Tensor, queries: torch.Tensor, stride: int) -> None:
+def validate_inputs(video: torch.Tensor, queries: torch.Tensor, cfg: ModelConfig) -> None:
     """Raise ValueError naming the first bad value in (video, queries)."""
+    stride = cfg.stride
+    min_size = stride * 2 ** (cfg.corr_levels - 1)  # the coarsest pyramid level keeps >= 1 pixel
     if not isinstance(video, torch.Tensor) or video.ndim != 5 or video.shape[2] != 3:
         shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
         raise ValueError(f"video must be a float tensor (B, T, 3, H, W), got {shape}")
@@ -39,6 +42,8 @@ def validate_inputs(video: torch.Tensor, queries: torch.Tensor, stride: int) -> 
         raise ValueError("video has no frames (T=0)")
     if H % stride or W % stride:
         raise ValueError(f"video size H={H}, W={W} must be multiples of the stride {stride}; resize or pad first")
+    if H < min_size or W < min_size:
+        raise ValueError(f"video size H={H}, W={W} is too small: both must be at least {min_size} pixels")
     if not isinstance(queries, torch.Tensor) or queries.ndim != 3 or queries.shape[0] != B or queries.shape[2] != 3:
         shape = tuple(queries.shape) if isinstance(queries, torch.Tensor) else type(queries).__name__
         raise ValueError(f"queries must be a tensor (B={B}, N, 3) of rows (t, x, y), got {shape}")
@@ -68,9 +73,11 @@ def track(model: CoTracker3, video, queries, iters: int = 6, mode: str = "online
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not isinstance(iters, int) or iters < 1:
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive int, got {iters!r}")
-    validate_inputs(video, queries, model.cfg.stride)
+    validate_inputs(video, queries, model.cfg)
+    dtype = model.time_emb.dtype  # the weights' precision; the input follows it
+    video, queries = video.to(dtype), queries.to(dtype)
     run = _track_online if mode == "online" else _track_offline
     coords, vis, conf, windows = run(model, video, queries, iters)
     out = coords, torch.sigmoid(vis), torch.sigmoid(conf)
