@@ -23,9 +23,10 @@ def corr4d(fmap: torch.Tensor, coords: torch.Tensor, query_feats: torch.Tensor, 
     K = 2 * radius + 1
     pts = coords[:, :, :, None, None, :] + neighbourhood(radius, coords.device, coords.dtype)  # B T N K K 2
     sampled = bilinear_sample(fmap.reshape(B * T, C, H, W), pts.reshape(B * T, N * K, K, 2))  # BT C NK K
-    sampled = sampled.reshape(B, T, C, N, K * K).permute(0, 1, 3, 4, 2)  # B T N KK C
-    support = query_feats.reshape(B, 1, N, K * K, C).transpose(-1, -2)  # B 1 N C KK
-    return torch.matmul(sampled, support).reshape(B, T, N, K**4)
+    # one (T*K*K, C) x (C, K*K) product per point: no copy of the support per frame
+    sampled = sampled.reshape(B, T, C, N, K * K).permute(0, 3, 1, 4, 2).reshape(B * N, T * K * K, C)
+    support = query_feats.reshape(B * N, K * K, C).transpose(1, 2)
+    return torch.bmm(sampled, support).reshape(B, N, T, K**4).transpose(1, 2)
 
 
 def support_features(fmap: torch.Tensor, frame_index: torch.Tensor, xy: torch.Tensor, radius: int) -> torch.Tensor:

@@ -83,6 +83,8 @@ def time_pieces(model: CoTracker3, image_size=(384, 512), num_points=256, iters=
         return sorted(ts)[len(ts) // 2]
 
     with torch.no_grad():
+        model.encode(frame)  # warm-up: first calls pay for allocations
+        model.window_step(pyramid, coords, logits, logits, qfeat, 1)
         enc = median_time(lambda: model.encode(frame))
         win = median_time(lambda: model.window_step(pyramid, coords, logits, logits, qfeat, iters))
     return {"encoder_per_frame_s": enc, "window_step_s": win}
