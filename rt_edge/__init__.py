@@ -4,7 +4,10 @@ Importing this package never imports torch: the PyTorch model lives in `rt_edge.
 """
 
 from .config import ModelConfig
+from .context import ContextConfig
+from .session import OnlineTracker
+from .tracks import Tracks
 
 __version__ = "0.1.0"
 
-__all__ = ["ModelConfig", "__version__"]
+__all__ = ["ContextConfig", "ModelConfig", "OnlineTracker", "Tracks", "__version__"]

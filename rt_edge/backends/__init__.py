@@ -1,0 +1,41 @@
+"""Executors of the per-window graphs, chosen by name: "torch" (needs torch); more follow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import ModelConfig
+from .base import Executor
+
+BACKENDS = ("torch",)
+
+
+def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
+    """Validate an (H, W) model input size against the stride and the pyramid depth."""
+    try:
+        H, W = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"image_size must be (H, W), got {image_size!r}") from None
+    min_size = cfg.stride * 2 ** (cfg.corr_levels - 1)
+    if H % cfg.stride or W % cfg.stride or H < min_size or W < min_size:
+        raise ValueError(f"image_size {H}x{W}: both sides must be multiples of {cfg.stride} and at least {min_size}")
+    return H, W
+
+
+def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_size=None, iters: int = 6,
+                  dtype: str = "float32") -> Executor:
+    """An executor for `src` (checkpoint path, state dict, or a CoTracker3 for the torch backend)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be a positive int, got {iters!r}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ValueError("the torch backend needs PyTorch: pip install 'rt-edge[torch]'") from None
+    from ..model import CoTracker3, load_checkpoint
+    from .torch_backend import TorchExecutor
+
+    model = src if isinstance(src, CoTracker3) else load_checkpoint(src)
+    size = check_image_size(image_size if image_size is not None else model.cfg.model_resolution, model.cfg)
+    return TorchExecutor(model, size, iters=iters, device=device, dtype=dtype)

@@ -1,0 +1,316 @@
+"""OnlineTracker: frame-at-a-time tracking with bounded state.
+
+State is O(window_len x points) whatever the stream's length: a ring buffer of the last
+window_len frames' pyramids (each frame encoded once), each live point's support
+features (sampled once, when its frame is in the buffer), and the last window's
+coords/vis/conf, from which the next window is initialised.
+
+Published schedule: a window of window_len frames runs every `step` frames, once its last
+frame has arrived; its first `step` frames are then final. Low-latency mode runs the most
+recent window at every frame and returns that frame at once, with the same
+initialisation rules (the window step is 1).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backends import Executor, load_executor
+from .context import ContextConfig, grid_points, local_grid
+from .image import check_frame, pixel_scale, resize_aligned
+from .tracks import Tracks
+
+USER, GLOBAL, LOCAL = "user", "global", "local"
+
+
+@dataclass
+class _Point:
+    id: int
+    frame: int  # query frame
+    xy: np.ndarray  # (2,) model pixels
+    kind: str
+    parent: int | None = None  # the user point a local grid belongs to
+    feats: Any = None  # (1, L, k, k, C) once sampled
+    caller_xy: np.ndarray | None = None  # (2,) as given, until the frame size is known
+
+
+@dataclass
+class _Window:
+    start: int
+    end: int  # one past the last real (not padded) frame
+    ids: np.ndarray  # (N,)
+    coords: np.ndarray  # (S, N, 2) model pixels
+    vis: np.ndarray  # (S, N) logits
+    conf: np.ndarray  # (S, N) logits
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class OnlineTracker:
+    """Streaming point tracker. Push RGB frames; get tracks of the frames that became final."""
+
+    def __init__(self, executor: Executor, low_latency: bool = False, context_points: bool | ContextConfig = True,
+                 visibility_threshold: float = 0.6):
+        if not 0.0 <= visibility_threshold <= 1.0:
+            raise ValueError(f"visibility_threshold must be in [0, 1], got {visibility_threshold}")
+        self.executor = executor
+        self.cfg = executor.cfg
+        self.image_size = executor.image_size
+        self.low_latency = bool(low_latency)
+        self.context = (ContextConfig() if context_points is True else context_points) or None
+        self.visibility_threshold = visibility_threshold
+        self.window_len = self.cfg.window_len
+        self.step = 1 if self.low_latency else self.cfg.window_step
+        self._points: dict[int, _Point] = {}
+        self._next_user_id = 0
+        self._next_context_id = -1
+        self.reset()
+
+    @classmethod
+    def load(cls, src: Any = None, backend: str = "torch", device: str = "cpu", image_size=None,
+             low_latency: bool = False, iters: int = 6, context_points: bool = True,
+             visibility_threshold: float = 0.6, dtype: str = "float32") -> "OnlineTracker":
+        """Build a tracker from a checkpoint path / state dict (torch backend)."""
+        if src is None:
+            raise ValueError("no checkpoint given: default weights are not shipped yet; pass a CoTracker3 checkpoint")
+        executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype)
+        return cls(executor, low_latency=low_latency, context_points=context_points,
+                   visibility_threshold=visibility_threshold)
+
+    # ------------------------------------------------------------------ stream state
+    def reset(self) -> None:
+        """Forget the stream (frames, points, window state); the next push is frame 0."""
+        self._buffer: deque[tuple[int, Any]] = deque(maxlen=self.window_len)
+        self._frame_hw: tuple[int, int] | None = None
+        self._scale: np.ndarray | None = None  # caller -> model pixels (sx, sy)
+        self._next_frame = 0
+        self._next_window = 0  # start of the next published window
+        self._emitted = 0  # frames before this have been returned
+        self._window: _Window | None = None
+        self._last_global_refresh: int | None = None
+        self._points.clear()
+        self._qcache: tuple[tuple[int, ...], Any] | None = None
+
+    @property
+    def frames_seen(self) -> int:
+        return self._next_frame
+
+    @property
+    def num_points(self) -> int:
+        """User points being tracked (context points not counted)."""
+        return sum(p.kind == USER for p in self._points.values())
+
+    def state_size(self) -> dict[str, int]:
+        """Sizes of everything the tracker holds (for checking that memory stays bounded)."""
+        w = self._window
+        return {
+            "buffered_frames": len(self._buffer),
+            "points": len(self._points),
+            "window_values": 0 if w is None else w.coords.size + w.vis.size + w.conf.size,
+        }
+
+    # ------------------------------------------------------------------ queries
+    def add_queries(self, xy, frame: int | None = None) -> np.ndarray:
+        """Start tracking points xy (K, 2) given in the caller's frame pixels, queried at `frame`
+        (None: the next frame pushed; a frame still in the buffer or a future one). Returns ids (K,)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        if xy.ndim != 2 or xy.shape[1] != 2:
+            raise ValueError(f"xy must have shape (K, 2), got {xy.shape}")
+        if not np.isfinite(xy).all():
+            raise ValueError("xy contains NaN or inf")
+        t = self._next_frame if frame is None else frame
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+            raise ValueError(f"frame must be an int frame index or None, got {frame!r}")
+        t = int(t)
+        oldest = self._buffer[0][0] if self._buffer else self._next_frame
+        if t < oldest:
+            raise ValueError(f"frame {t} has left the buffer; the oldest frame still held is {oldest}")
+        if self._frame_hw is not None:
+            self._check_inside(xy)
+        ids = []
+        for row in xy:
+            pid = self._next_user_id
+            self._next_user_id += 1
+            p = _Point(pid, t, np.zeros(2, np.float32), USER, caller_xy=row.copy())
+            if self._scale is not None:
+                p.xy = (row * self._scale).astype(np.float32)
+            self._points[pid] = p
+            ids.append(pid)
+            self._sample_if_available(p)
+        self._update_local_grids()
+        self._qcache = None
+        return np.asarray(ids, dtype=np.int64)
+
+    def remove_queries(self, ids) -> None:
+        """Stop tracking these user points (and their local context grids) from the next window on."""
+        ids = [int(i) for i in np.atleast_1d(np.asarray(ids))]
+        unknown = [i for i in ids if i not in self._points or self._points[i].kind != USER]
+        if unknown:
+            raise ValueError(f"unknown point ids: {unknown}")
+        gone = set(ids)
+        for pid in [pid for pid, p in self._points.items() if pid in gone or p.parent in gone]:
+            del self._points[pid]
+        self._update_local_grids()
+        self._qcache = None
+
+    def _check_inside(self, xy: np.ndarray) -> None:
+        H, W = self._frame_hw
+        out = (xy[:, 0] < 0) | (xy[:, 0] > W - 1) | (xy[:, 1] < 0) | (xy[:, 1] > H - 1)
+        if out.any():
+            x, y = xy[np.argmax(out)]
+            raise ValueError(f"query point ({x:g}, {y:g}) is outside the {W}x{H} frame")
+
+    def _new_context(self, kind: str, frame: int, xy: np.ndarray, parent: int | None = None) -> None:
+        for row in xy:
+            pid = self._next_context_id
+            self._next_context_id -= 1
+            p = _Point(pid, frame, row.astype(np.float32), kind, parent=parent)
+            self._points[pid] = p
+            self._sample_if_available(p)
+
+    def _update_local_grids(self) -> None:
+        if self.context is None or self.context.local_grid <= 0 or self._scale is None:
+            return
+        users = [p for p in self._points.values() if p.kind == USER]
+        if len(users) > self.context.local_max_queries:
+            for pid in [pid for pid, p in self._points.items() if p.kind == LOCAL]:
+                del self._points[pid]
+            return
+        have = {p.parent for p in self._points.values() if p.kind == LOCAL}
+        for u in users:
+            if u.id not in have:
+                self._new_context(LOCAL, u.frame, local_grid(self.context, u.xy, self.image_size), parent=u.id)
+
+    def _refresh_global_grid(self, start: int) -> None:
+        """Re-seed the global grid on the window's first frame, at most once per `step` frames."""
+        if self.context is None or self.context.global_grid <= 0:
+            return
+        if self._last_global_refresh is not None and start - self._last_global_refresh < self.cfg.window_step:
+            return
+        for pid in [pid for pid, p in self._points.items() if p.kind == GLOBAL]:
+            del self._points[pid]
+        self._new_context(GLOBAL, start, grid_points(self.context.global_grid, self.image_size))
+        self._last_global_refresh = start
+        self._qcache = None
+
+    def _sample_if_available(self, p: _Point) -> None:
+        if p.feats is not None or self._scale is None:
+            return
+        for t, feats in self._buffer:
+            if t == p.frame:
+                p.feats = self.executor.query_features(feats, p.xy[None])
+                self._qcache = None
+                return
+
+    # ------------------------------------------------------------------ frames
+    def push(self, frame: np.ndarray) -> Tracks:
+        """Add the next camera frame (H, W, 3) uint8 RGB; returns the tracks that became final."""
+        check_frame(frame, self._frame_hw)
+        if self._frame_hw is None:
+            self._start_stream(frame.shape[:2])
+        t = self._next_frame
+        self._buffer.append((t, self.executor.encode(resize_aligned(frame, self.image_size))))
+        self._next_frame += 1
+        for p in self._points.values():
+            if p.frame == t:
+                self._sample_if_available(p)
+        if self.low_latency:
+            self._run_window(max(0, t - self.window_len + 1))
+            return self._emit(t, t)
+        if t == self._next_window + self.window_len - 1:
+            start = self._next_window
+            self._run_window(start)
+            self._next_window += self.step
+            return self._emit(start, start + self.step - 1)
+        return self._empty()
+
+    def flush(self) -> Tracks:
+        """End of stream: run what is pending and return the frames not returned yet; then reset."""
+        last = self._next_frame - 1
+        out = self._empty()
+        if self._emitted <= last:
+            w = self._window
+            if w is None or last >= w.end:
+                self._run_window(self._next_window if w is not None else 0)
+            out = self._emit(self._emitted, last)
+        self.reset()
+        return out
+
+    def _start_stream(self, hw: tuple[int, int]) -> None:
+        self._frame_hw = (int(hw[0]), int(hw[1]))
+        self._scale = pixel_scale(self._frame_hw, self.image_size)
+        pending = [p for p in self._points.values() if p.kind == USER and p.caller_xy is not None]
+        bad = []
+        for p in pending:
+            try:
+                self._check_inside(p.caller_xy[None])
+                p.xy = (p.caller_xy * self._scale).astype(np.float32)
+            except ValueError:
+                bad.append(p.id)
+        for pid in bad:
+            del self._points[pid]
+        self._update_local_grids()
+        if bad:
+            raise ValueError(f"query points {bad} lie outside the {hw[1]}x{hw[0]} frame and were dropped")
+
+    def _query_features(self, points: list[_Point]) -> Any:
+        key = tuple(p.id for p in points) + tuple(p.feats is not None for p in points)
+        if self._qcache is None or self._qcache[0] != key:
+            zero = self.executor.zero_queries(1)
+            parts = [p.feats if p.feats is not None else zero for p in points]
+            self._qcache = (key, self.executor.concat_queries(parts))
+        return self._qcache[1]
+
+    def _run_window(self, start: int) -> None:
+        S = self.window_len
+        self._refresh_global_grid(start)
+        frames = dict(self._buffer)
+        end = min(start + S, self._next_frame)
+        window_frames = [frames[min(f, end - 1)] for f in range(start, start + S)]
+        points = sorted(self._points.values(), key=lambda p: (p.kind != USER, abs(p.id)))
+        N = len(points)
+        ids = np.array([p.id for p in points], dtype=np.int64)
+        coords = np.broadcast_to(np.array([p.xy for p in points], np.float32).reshape(1, N, 2), (S, N, 2)).copy()
+        vis = np.zeros((S, N), np.float32)
+        conf = np.zeros((S, N), np.float32)
+        prev = self._window
+        if prev is not None and N:
+            col = {pid: j for j, pid in enumerate(prev.ids)}
+            src = np.minimum(np.arange(start, start + S), prev.end - 1) - prev.start
+            for j, p in enumerate(points):
+                if p.frame < prev.end and p.id in col:
+                    coords[:, j] = prev.coords[src, col[p.id]]
+                    vis[:, j] = prev.vis[src, col[p.id]]
+                    conf[:, j] = prev.conf[src, col[p.id]]
+        if N:
+            active = np.array([p.feats is not None for p in points])
+            coords, vis, conf = self.executor.window_step(
+                window_frames, coords, vis, conf, self._query_features(points), active
+            )
+        self._window = _Window(start, end, ids, coords, vis, conf)
+
+    def _empty(self) -> Tracks:
+        return Tracks.empty(np.array(sorted(p.id for p in self._points.values() if p.kind == USER), np.int64))
+
+    def _emit(self, first: int, last: int) -> Tracks:
+        """Tracks of frames first..last from the current window's outputs, in caller pixels."""
+        w = self._window
+        user = [j for j, pid in enumerate(w.ids) if pid >= 0 and pid in self._points]
+        ids = w.ids[user]
+        rows = np.arange(first, last + 1) - w.start
+        q_t = np.array([self._points[int(pid)].frame for pid in ids], dtype=np.int64)
+        before = np.arange(first, last + 1)[:, None] < q_t[None, :]
+        xy = (w.coords[rows][:, user] / self._scale).astype(np.float32)
+        vis = _sigmoid(w.vis[rows][:, user]).astype(np.float32)
+        conf = _sigmoid(w.conf[rows][:, user]).astype(np.float32)
+        xy[before] = np.nan
+        vis[before] = 0.0
+        conf[before] = 0.0
+        self._emitted = last + 1
+        return Tracks(np.arange(first, last + 1), ids, xy, vis * conf > self.visibility_threshold, vis, conf)
