@@ -1,5 +1,6 @@
 """`python -m rt_edge`: command-line entry points.
 
+    python -m rt_edge track [SOURCE | --camera N] --checkpoint CKPT [--grid N | --points FILE.csv] [--out F] [--viz F]
     python -m rt_edge info [--checkpoint CKPT] [--image-size H W] [--points N ...] [--iters K] [--time]
 """
 
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     info.add_argument("--json", help="also write the numbers to this JSON file")
     info.set_defaults(func=_info)
+    from .cli_track import add_parser
+
+    add_parser(sub)
     return p
 
 
@@ -117,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"--points must be positive, got {args.points}")
     if getattr(args, "iters", 1) < 1:
         return _fail(f"--iters must be positive, got {args.iters}")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as e:  # bad input: one line, no traceback
+        return _fail(str(e))
 
 
 if __name__ == "__main__":

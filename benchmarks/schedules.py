@@ -1,0 +1,86 @@
+"""Per-frame cost of the online runtime against the reference online schedule, in one process.
+
+The reference online predictor re-encodes all window_len frames of every window (each
+frame twice at step = window_len / 2) and samples query features from each window's
+chunk; `reference_schedule` reproduces that with the project's model pieces so both are
+timed with the same kernels, threads and weights.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from rt_edge import OnlineTracker, Tracks
+from rt_edge.image import pixel_scale, resize_aligned
+from rt_edge.model import CoTracker3, window_starts
+
+
+@torch.no_grad()
+def reference_schedule(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_size, iters: int = 6):
+    """Track with the reference's loop: every window re-encodes its frames. -> coords (T, N, 2) caller px."""
+    cfg = model.cfg
+    S, step = cfg.window_len, cfg.window_step
+    T, H, W = frames.shape[:3]
+    scale = pixel_scale((H, W), image_size)
+    q_t = torch.from_numpy(queries[:, 0].astype(np.int64))[None]
+    q_xy = torch.from_numpy((queries[:, 1:] * scale).astype(np.float32))[None]
+    N = q_xy.shape[1]
+    video = [torch.from_numpy(resize_aligned(f, image_size)).permute(2, 0, 1) for f in frames]
+    out = q_xy[:, None].expand(1, T, N, 2).clone()
+    vis_out, conf_out = torch.zeros(1, T, N), torch.zeros(1, T, N)
+    qfeat = torch.zeros(1, N, cfg.corr_levels, cfg.corr_window, cfg.corr_window, cfg.latent_dim)
+    for ind in window_starts(T, S, step):
+        idx = [min(f, T - 1) for f in range(ind, ind + S)]
+        pyramid = model.pyramid(model.encode(torch.stack([video[i] for i in idx])[None].float()))
+        new = (q_t >= (0 if ind == 0 else ind + step)) & (q_t < ind + S)  # queries first seen in this chunk
+        if new.any():
+            rel = (q_t - ind).clamp(0, S - 1)
+            qfeat = torch.where(new[..., None, None, None, None], model.query_features(pyramid, rel, q_xy), qfeat)
+        coords0, vis0, conf0 = q_xy[:, None].expand(1, S, N, 2), torch.zeros(1, S, N), torch.zeros(1, S, N)
+        if ind > 0:
+            src = torch.arange(ind, ind + S).clamp(max=ind + S - step - 1)
+            carry = (q_t < ind + S - step)[:, None]
+            coords0 = torch.where(carry[..., None], out[:, src], coords0)
+            vis0 = torch.where(carry, vis_out[:, src], vis0)
+            conf0 = torch.where(carry, conf_out[:, src], conf0)
+        active = (q_t < ind + S).float()[..., None, None, None, None]
+        c, v, f = model.window_step(pyramid, coords0, vis0, conf0, qfeat * active, iters)
+        n = min(S, T - ind)
+        out[:, ind : ind + n], vis_out[:, ind : ind + n], conf_out[:, ind : ind + n] = c[-1][:, :n], v[-1][:, :n], f[-1][:, :n]
+    return (out[0].numpy() / scale).astype(np.float32)
+
+
+def runtime_track(tracker: OnlineTracker, frames: np.ndarray, queries: np.ndarray) -> Tracks:
+    ids = np.empty(len(queries), np.int64)
+    for t in np.unique(queries[:, 0]).astype(int):
+        sel = queries[:, 0] == t
+        ids[sel] = tracker.add_queries(queries[sel, 1:], frame=int(t))
+    parts = [tracker.push(f) for f in frames] + [tracker.flush()]
+    res = Tracks.concat(parts)
+    return res, np.searchsorted(res.ids, ids)
+
+
+def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_size, iters: int = 6,
+            repeats: int = 1) -> dict:
+    """Seconds per frame of both schedules (best of `repeats`) and their largest disagreement in px."""
+    tracker = OnlineTracker.load(model, image_size=image_size, iters=iters, context_points=False)
+    t_run, t_ref = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res, cols = runtime_track(tracker, frames, queries)
+        t_run.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ref = reference_schedule(model, frames, queries, image_size, iters)
+        t_ref.append(time.perf_counter() - t0)
+    xy = res.xy[:, cols]
+    defined = ~np.isnan(xy[..., 0])
+    T = len(frames)
+    return {
+        "frames": T, "points": len(queries), "image_size": list(image_size), "iters": iters,
+        "runtime_s_per_frame": min(t_run) / T, "reference_s_per_frame": min(t_ref) / T,
+        "speedup": min(t_ref) / min(t_run),
+        "max_disagreement_px": float(np.abs(xy - ref)[defined].max()),
+    }
