@@ -25,6 +25,8 @@ def _info(args: argparse.Namespace) -> int:
     from .model.cost import count_flops, parameter_table, time_pieces
 
     H, W = args.image_size
+    if min(args.points) < 1:
+        return _fail(f"--points must be positive, got {args.points}")
     if args.checkpoint:
         try:
             model = load_checkpoint(args.checkpoint)
@@ -117,8 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "points", None) and min(args.points) < 1:
-        return _fail(f"--points must be positive, got {args.points}")
     if getattr(args, "iters", 1) < 1:
         return _fail(f"--iters must be positive, got {args.iters}")
     try:
