@@ -16,6 +16,8 @@ def check_frame(frame: np.ndarray, expected_hw: tuple[int, int] | None = None) -
         raise ValueError(f"frame must be a numpy array (H, W, 3) uint8, got {type(frame).__name__}")
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"frame must have shape (H, W, 3), got {frame.shape}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise ValueError(f"frame must be at least 2x2 pixels, got {frame.shape[1]}x{frame.shape[0]}")
     if frame.dtype != np.uint8:
         raise ValueError(f"frame must be uint8 RGB, got dtype {frame.dtype}")
     if expected_hw is not None and frame.shape[:2] != tuple(expected_hw):

@@ -183,8 +183,10 @@ class OnlineTracker:
                 del self._points[pid]
             return
         have = {p.parent for p in self._points.values() if p.kind == LOCAL}
+        oldest = self._buffer[0][0] if self._buffer else 0
         for u in users:
-            if u.id not in have:
+            # a grid needs the query's frame: skip points whose frame has left the buffer
+            if u.id not in have and u.frame >= oldest:
                 self._new_context(LOCAL, u.frame, local_grid(self.context, u.xy, self.image_size), parent=u.id)
 
     def _refresh_global_grid(self, start: int) -> None:
