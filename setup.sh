@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 extras="torch,video"
-[ "${1:-}" = "dev" ] && extras="torch,video,dev"
+[ "${1:-}" = "dev" ] && extras="torch,video,onnx,dev"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]"

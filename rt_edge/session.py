@@ -75,11 +75,13 @@ class OnlineTracker:
     @classmethod
     def load(cls, src: Any = None, backend: str = "torch", device: str = "cpu", image_size=None,
              low_latency: bool = False, iters: int = 6, context_points: bool = True,
-             visibility_threshold: float = 0.6, dtype: str = "float32") -> "OnlineTracker":
-        """Build a tracker from a checkpoint path / state dict (torch backend)."""
+             visibility_threshold: float = 0.6, dtype: str = "float32", providers=None) -> "OnlineTracker":
+        """Build a tracker from a checkpoint path / state dict (torch backend) or an exported
+        model directory (onnxruntime backend, `providers` as onnxruntime takes them)."""
         if src is None:
             raise ValueError("no checkpoint given: default weights are not shipped yet; pass a CoTracker3 checkpoint")
-        executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype)
+        executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype,
+                                 providers=providers)
         return cls(executor, low_latency=low_latency, context_points=context_points,
                    visibility_threshold=visibility_threshold)
 

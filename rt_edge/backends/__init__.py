@@ -1,4 +1,5 @@
-"""Executors of the per-window graphs, chosen by name: "torch" (needs torch); more follow."""
+"""Executors of the per-window graphs, chosen by name: "torch" (a checkpoint; needs torch) or
+"onnxruntime" (a directory written by `python -m export onnx`; no torch needed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from ..config import ModelConfig
 from .base import Executor
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnxruntime")
 
 
 def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
@@ -23,12 +24,20 @@ def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
 
 
 def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_size=None, iters: int = 6,
-                  dtype: str = "float32") -> Executor:
-    """An executor for `src` (checkpoint path, state dict, or a CoTracker3 for the torch backend)."""
+                  dtype: str = "float32", providers=None) -> Executor:
+    """An executor for `src`: a checkpoint path, state dict or CoTracker3 (torch), or an export
+    directory (onnxruntime; image size and iterations are those of the export)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive int, got {iters!r}")
+    if backend == "onnxruntime":
+        from .onnxruntime_backend import OrtExecutor
+
+        ex = OrtExecutor(src, providers=providers)
+        if image_size is not None and tuple(image_size) != ex.image_size:
+            raise ValueError(f"image_size {tuple(image_size)} differs from the export's {ex.image_size}; re-export")
+        return ex
     try:
         import torch  # noqa: F401
     except ImportError:

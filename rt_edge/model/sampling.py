@@ -33,6 +33,8 @@ def sample_at_frames(fmaps: torch.Tensor, t: torch.Tensor, xy: torch.Tensor) -> 
     """
     B, T, C, H, W = fmaps.shape
     P, Q = xy.shape[1:3]
+    if T == 1:  # a single frame: plain 2-D sampling (exportable to ONNX GridSample)
+        return bilinear_sample(fmaps[:, 0], xy).permute(0, 2, 3, 1)
     txy = torch.cat([xy, t.to(xy.dtype)[:, :, None, None].expand(B, P, Q, 1)], dim=-1)
     grid = _to_grid(txy, (W, H, T)).reshape(B, P, Q, 1, 3)
     out = F.grid_sample(

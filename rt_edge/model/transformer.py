@@ -42,13 +42,13 @@ class Attention(nn.Module):
         Q = context.shape[1]
         h = self.heads
         q = self.to_q(x).reshape(M, P, h, D // h).transpose(1, 2)
-        k, v = self.to_kv(context).reshape(M, Q, 2, h, D // h).permute(2, 0, 3, 1, 4)
+        k, v = self.to_kv(context).reshape(M, Q, 2, h, D // h).permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)  # M h P D/h
         return self.to_out(out.transpose(1, 2).reshape(M, P, D))
 
 
-def _plain_norm(x: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], eps=1e-6)
+def _plain_norm(x: torch.Tensor, dim: int) -> torch.Tensor:
+    return F.layer_norm(x, (dim,), eps=1e-6)
 
 
 class AttnBlock(nn.Module):
@@ -56,12 +56,13 @@ class AttnBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
         super().__init__()
+        self.dim = dim
         self.attn = Attention(dim, num_heads)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dim, tanh_gelu=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(_plain_norm(x))
-        return x + self.mlp(_plain_norm(x))
+        x = x + self.attn(_plain_norm(x, self.dim))
+        return x + self.mlp(_plain_norm(x, self.dim))
 
 
 class CrossAttnBlock(nn.Module):
@@ -69,13 +70,14 @@ class CrossAttnBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
         super().__init__()
+        self.dim = dim
         self.norm_context = nn.LayerNorm(dim)
         self.cross_attn = Attention(dim, num_heads)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dim, tanh_gelu=True)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        x = x + self.cross_attn(_plain_norm(x), self.norm_context(context))
-        return x + self.mlp(_plain_norm(x))
+        x = x + self.cross_attn(_plain_norm(x, self.dim), self.norm_context(context))
+        return x + self.mlp(_plain_norm(x, self.dim))
 
 
 class UpdateFormer(nn.Module):

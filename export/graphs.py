@@ -1,0 +1,49 @@
+"""The three graphs a deployed tracker runs, as plain nn.Modules over the model's pieces.
+
+Batch is 1 and dropped from every interface (a robot tracks one stream per session):
+  encoder:      image (1, 3, H, W) float [0, 255] -> fmap_0..fmap_{L-1}, each (C, h_l, w_l)
+  query:        fmap_0..fmap_{L-1} of one frame, xy (K, 2) -> query_feats (K, L, k, k, C)
+  window_step:  fmap_l (S, C, h_l, w_l) per level, coords (S, N, 2), vis (S, N), conf (S, N),
+                query_feats (N, L, k, k, C), active (N,) -> coords, vis, conf after `iters`
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rt_edge.model import CoTracker3
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: CoTracker3):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor):
+        return tuple(level[0, 0] for level in self.model.pyramid(self.model.encode(image[None])))
+
+
+class QueryGraph(nn.Module):
+    def __init__(self, model: CoTracker3):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: torch.Tensor):
+        *levels, xy = args
+        t = torch.zeros_like(xy[None, :, 0], dtype=torch.long)
+        return self.model.query_features([lvl[None, None] for lvl in levels], t, xy[None])[0]
+
+
+class WindowStepGraph(nn.Module):
+    def __init__(self, model: CoTracker3, iters: int):
+        super().__init__()
+        self.model = model
+        self.iters = iters
+
+    def forward(self, *args: torch.Tensor):
+        *levels, coords, vis, conf, query_feats, active = args
+        qf = query_feats * active[:, None, None, None, None]
+        c, v, f = self.model.window_step([lvl[None] for lvl in levels], coords[None], vis[None], conf[None],
+                                         qf[None], self.iters)
+        return c[-1][0], v[-1][0], f[-1][0]

@@ -1,0 +1,94 @@
+"""Export the encoder, query and window-step graphs of a checkpoint to ONNX, with meta.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import rt_edge
+from rt_edge.backends import check_image_size
+from rt_edge.backends.onnx_meta import FORMAT, META_FILE
+from rt_edge.model import CoTracker3, load_checkpoint
+
+from .graphs import EncoderGraph, QueryGraph, WindowStepGraph
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
+            dynamic: dict[str, dict[int, str]], opset: int) -> None:
+    torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                      opset_version=opset, dynamo=False, do_constant_folding=True)
+
+
+def _shapes(args: tuple, names: list[str], dynamic: dict[str, dict[int, str]]) -> dict[str, list]:
+    return {n: [dynamic.get(n, {}).get(i, d) for i, d in enumerate(a.shape)] for n, a in zip(names, args)}
+
+
+def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, iters: int = 6,
+                max_points: int = 1024, opset: int = 17, fp16: bool = False) -> dict:
+    """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx and DIR/meta.json; returns the meta."""
+    if opset < 16:
+        raise ValueError(f"opset must be >= 16 (GridSample), got {opset}")
+    if iters < 1 or max_points < 1:
+        raise ValueError(f"iters and max_points must be positive, got {iters}, {max_points}")
+    model = checkpoint if isinstance(checkpoint, CoTracker3) else load_checkpoint(checkpoint)
+    model = model.eval().float()
+    cfg = model.cfg
+    H, W = check_image_size(image_size if image_size is not None else cfg.model_resolution, cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    L, S, k, C = cfg.corr_levels, cfg.window_len, cfg.corr_window, cfg.latent_dim
+    N = 5  # example count for tracing; the points axis is dynamic
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, H, W, generator=g) * 255
+    levels = [f"fmap_{i}" for i in range(L)]
+    with torch.no_grad():
+        fmaps = EncoderGraph(model)(image)
+    xy = torch.rand(N, 2, generator=g) * torch.tensor([W - 1.0, H - 1.0])
+    win_fmaps = tuple(f[None].expand(S, *f.shape).contiguous() for f in fmaps)
+    qf = torch.randn(N, L, k, k, C, generator=g)
+    coords = xy[None].expand(S, N, 2).contiguous()
+    zeros = torch.zeros(S, N)
+    graphs = {
+        "encoder": (EncoderGraph(model), (image,), ["image"], levels, {}),
+        "query": (QueryGraph(model), (*fmaps, xy), levels + ["xy"], ["query_feats"],
+                  {"xy": {0: "points"}, "query_feats": {0: "points"}}),
+        "window_step": (
+            WindowStepGraph(model, iters), (*win_fmaps, coords, zeros, zeros, qf, torch.ones(N)),
+            [f"fmaps_{i}" for i in range(L)] + ["coords", "vis", "conf", "query_feats", "active"],
+            ["coords_out", "vis_out", "conf_out"],
+            {"coords": {1: "points"}, "vis": {1: "points"}, "conf": {1: "points"}, "query_feats": {0: "points"},
+             "active": {0: "points"}, "coords_out": {1: "points"}, "vis_out": {1: "points"},
+             "conf_out": {1: "points"}},
+        ),
+    }
+    meta_graphs = {}
+    for name, (module, args, ins, outs, dyn) in graphs.items():
+        path = out / f"{name}.onnx"
+        _export(module, args, path, ins, outs, dyn, opset)
+        with torch.no_grad():
+            results = module(*args)
+        results = results if isinstance(results, tuple) else (results,)
+        meta_graphs[name] = {"file": path.name, "inputs": _shapes(args, ins, dyn),
+                             "outputs": _shapes(results, outs, dyn)}
+    src_hash = _sha256(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else None
+    meta = {
+        "format": FORMAT, "rt_edge_version": rt_edge.__version__, "torch_version": torch.__version__,
+        "config": cfg.to_dict(), "image_size": [H, W], "window_len": S, "window_step": cfg.window_step,
+        "iters": iters, "opset": opset, "max_points": max_points, "fp16": fp16,
+        "checkpoint_sha256": src_hash, "graphs": meta_graphs,
+    }
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return meta

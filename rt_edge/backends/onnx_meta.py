@@ -1,0 +1,47 @@
+"""meta.json of an exported model directory: what was exported, and checks before running it.
+
+Torch-free: the onnxruntime and TensorRT executors read it on the robot.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import ModelConfig
+
+META_FILE = "meta.json"
+FORMAT = "rt-edge-onnx/1"
+GRAPHS = ("encoder", "query", "window_step")
+
+
+def read_meta(model_dir: str | Path) -> dict[str, Any]:
+    """Load and check DIR/meta.json; ValueError / FileNotFoundError naming what is wrong."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"exported model directory not found: {d}")
+    path = d / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{d} has no {META_FILE}: not an rt-edge export (python -m export onnx ...)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    for key in ("config", "image_size", "iters", "max_points", "graphs"):
+        if key not in meta:
+            raise ValueError(f"{path} lacks {key!r}")
+    cfg = ModelConfig.from_dict(meta["config"])
+    H, W = meta["image_size"]
+    enc_in = meta["graphs"]["encoder"]["inputs"]["image"]
+    if list(enc_in[-2:]) != [H, W]:
+        raise ValueError(f"{path}: image_size {H}x{W} differs from the encoder graph's input {enc_in}")
+    if meta["window_len"] != cfg.window_len:
+        raise ValueError(f"{path}: window_len {meta['window_len']} differs from the config's {cfg.window_len}")
+    for g in GRAPHS:
+        f = d / meta["graphs"][g]["file"]
+        if not f.is_file():
+            raise FileNotFoundError(f"{d}: graph file {f.name} listed in {META_FILE} is missing")
+    return meta

@@ -1,0 +1,66 @@
+"""onnxruntime executor of an exported model directory (no torch needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..config import ModelConfig
+from .onnx_meta import read_meta
+
+
+class OrtExecutor:
+    name = "onnxruntime"
+
+    def __init__(self, model_dir: str | Path, providers: Sequence[str] | None = None, threads: int = 0):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ValueError("the onnxruntime backend needs onnxruntime: pip install 'rt-edge[onnx]'") from None
+        self.dir = Path(model_dir)
+        self.meta = read_meta(self.dir)
+        self.cfg = ModelConfig.from_dict(self.meta["config"])
+        self.image_size = tuple(self.meta["image_size"])
+        self.iters = int(self.meta["iters"])
+        self.max_points = int(self.meta["max_points"])
+        self.dtype = np.float16 if self.meta.get("fp16") else np.float32
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        providers = list(providers) if providers else ["CPUExecutionProvider"]
+        self.sessions = {
+            name: ort.InferenceSession(str(self.dir / g["file"]), sess_options=opts, providers=providers)
+            for name, g in self.meta["graphs"].items()
+        }
+        self.levels = self.cfg.corr_levels
+
+    def _run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.sessions[graph].run(None, feeds)
+
+    def encode(self, image: np.ndarray) -> list[np.ndarray]:
+        x = np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+        return self._run("encoder", {"image": x})
+
+    def query_features(self, frame: list[np.ndarray], xy: np.ndarray) -> np.ndarray:
+        feeds = {f"fmap_{i}": frame[i] for i in range(self.levels)}
+        feeds["xy"] = np.asarray(xy, np.float32).reshape(-1, 2)
+        return self._run("query", feeds)[0]
+
+    def zero_queries(self, count: int) -> np.ndarray:
+        k, cfg = self.cfg.corr_window, self.cfg
+        return np.zeros((count, cfg.corr_levels, k, k, cfg.latent_dim), self.dtype)
+
+    def concat_queries(self, parts) -> np.ndarray:
+        return np.concatenate(list(parts), axis=0) if len(parts) else self.zero_queries(0)
+
+    def window_step(self, frames, coords, vis, conf, query_feats, active):
+        N = coords.shape[1]
+        if N > self.max_points:
+            raise ValueError(f"{N} points (user + context) exceed this export's --max-points {self.max_points}")
+        feeds = {f"fmaps_{i}": np.stack([f[i] for f in frames]) for i in range(self.levels)}
+        feeds.update(coords=coords.astype(np.float32), vis=vis.astype(np.float32), conf=conf.astype(np.float32),
+                     query_feats=query_feats, active=np.asarray(active, np.float32))
+        c, v, f = self._run("window_step", feeds)
+        return c.astype(np.float32), v.astype(np.float32), f.astype(np.float32)
