@@ -147,7 +147,19 @@ class OnlineTracker:
             self._sample_if_available(p)
         self._update_local_grids()
         self._qcache = None
+        limit = getattr(self.executor, "max_points", None)
+        if limit is not None and self._points_in_next_window() > limit:
+            need = self._points_in_next_window()
+            self.remove_queries(ids)
+            raise ValueError(f"{len(ids)} more points would make {need} (user + context) in a window, above this "
+                             f"export's --max-points {limit}; re-export with a larger --max-points")
         return np.asarray(ids, dtype=np.int64)
+
+    def _points_in_next_window(self) -> int:
+        n = len(self._points)
+        if self.context is not None and not any(p.kind == GLOBAL for p in self._points.values()):
+            n += self.context.global_grid**2
+        return n
 
     def remove_queries(self, ids) -> None:
         """Stop tracking these user points (and their local context grids) from the next window on."""

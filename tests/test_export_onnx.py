@@ -1,0 +1,117 @@
+"""ONNX export (`python -m export onnx`) and the onnxruntime backend, checked against the fixture."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import rt_edge  # noqa: E402
+from export.check import check_export  # noqa: E402
+
+from .conftest import CONFORMANCE, REPO  # noqa: E402
+from .test_import import BLOCK_TORCH  # noqa: E402
+
+FIXTURE = CONFORMANCE / "fixture_bear_seed0.npz"
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    if not FIXTURE.is_file():
+        pytest.skip(f"fixture not found: {FIXTURE}")
+    return dict(np.load(FIXTURE))
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory, seeded_weights):
+    """The seeded weights exported at the fixture's 192x256 through the CLI."""
+    tmp = tmp_path_factory.mktemp("export")
+    ckpt = tmp / "seed0.pth"
+    torch.save({k: torch.from_numpy(v) for k, v in seeded_weights("online", 0).items()}, ckpt)
+    out = tmp / "onnx"
+    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
+                        "--image-size", "192", "256", "--max-points", "64"],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "window_step.onnx" in r.stdout
+    return out
+
+
+def _replay(tracker, fixture):
+    q = fixture["queries"][0]
+    ids = np.zeros(len(q), np.int64)
+    for t in np.unique(q[:, 0]).astype(int):
+        sel = q[:, 0].astype(int) == t
+        ids[sel] = tracker.add_queries(q[sel, 1:], frame=int(t))
+    out = rt_edge.Tracks.concat([tracker.push(f) for f in fixture["frames"]] + [tracker.flush()])
+    cols = np.searchsorted(out.ids, ids)
+    return out.xy[:, cols], out.visibility[:, cols], q
+
+
+def test_graphs_pass_checker_and_meta_describes_them(export_dir):
+    report = check_export(export_dir)
+    assert set(report) == {"encoder", "query", "window_step"}
+    for r in report.values():
+        assert r["float64"] == [] and r["opset"] == 17
+    assert "GridSample" in report["window_step"]["ops"]
+    meta = json.loads((export_dir / "meta.json").read_text())
+    assert meta["image_size"] == [192, 256] and meta["window_len"] == 16 and meta["iters"] == 6
+    assert len(meta["checkpoint_sha256"]) == 64 and meta["max_points"] == 64
+    assert meta["graphs"]["window_step"]["inputs"]["coords"] == [16, "points", 2]
+    assert meta["graphs"]["encoder"]["outputs"]["fmap_3"] == [128, 6, 8]
+
+
+def test_onnxruntime_replays_the_fixture(export_dir, fixture):
+    tracker = rt_edge.OnlineTracker.load(export_dir, backend="onnxruntime", context_points=False)
+    assert tracker.image_size == (192, 256)
+    xy, vis, q = _replay(tracker, fixture)
+    defined = np.arange(40)[:, None] >= q[:, 0].astype(int)[None]
+    assert np.abs(xy - fixture["online_coords"])[defined].max() <= 5e-3
+    assert np.abs(vis - fixture["online_vis"])[defined].max() <= 1e-3
+    assert np.isnan(xy[~defined]).all()
+
+
+def test_onnxruntime_backend_works_without_torch(export_dir, fixture, tmp_path):
+    np.save(tmp_path / "frames.npy", fixture["frames"][:20])
+    code = BLOCK_TORCH + textwrap.dedent(
+        f"""
+        import sys, numpy as np, rt_edge
+        tr = rt_edge.OnlineTracker.load({str(export_dir)!r}, backend="onnxruntime", context_points=False)
+        tr.add_queries(np.array([[100.0, 80.0], [30.0, 150.0]]), frame=0)
+        frames = np.load({str(tmp_path / "frames.npy")!r})
+        out = rt_edge.Tracks.concat([tr.push(f) for f in frames] + [tr.flush()])
+        assert "torch" not in sys.modules
+        print(out.xy.shape, bool(np.isfinite(out.xy).all()))
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == "(20, 2, 2) True"
+
+
+def test_bad_export_directories(export_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        rt_edge.OnlineTracker.load(tmp_path, backend="onnxruntime")
+    broken = tmp_path / "broken"
+    shutil.copytree(export_dir, broken)
+    meta = json.loads((broken / "meta.json").read_text())
+    meta["image_size"] = [384, 512]
+    (broken / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="differs from the encoder graph"):
+        rt_edge.OnlineTracker.load(broken, backend="onnxruntime")
+    with pytest.raises(ValueError, match="differs from the export"):
+        rt_edge.OnlineTracker.load(export_dir, backend="onnxruntime", image_size=(96, 128))
+    tracker = rt_edge.OnlineTracker.load(export_dir, backend="onnxruntime")  # context: 25 global points
+    tracker.add_queries(np.random.default_rng(0).uniform(0, 150, (39, 2)))  # 39 + 25 = 64: fits
+    with pytest.raises(ValueError, match="65 .* above this export's --max-points 64"):
+        tracker.add_queries([[10.0, 10.0]])
+    assert tracker.num_points == 39  # the refused point was not kept
