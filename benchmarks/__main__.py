@@ -33,7 +33,8 @@ def _online(args) -> int:
     xy = grid_points(side, frames.shape[1:3])
     queries = np.concatenate([np.zeros((len(xy), 1)), xy], axis=1)
     queries[1::2, 0] = min(5, len(frames) - 1)  # half the points start later, as live queries do
-    result = compare(model, frames, queries, tuple(args.image_size), args.iters, low_latency=not args.no_low_latency)
+    result = compare(model, frames, queries, tuple(args.image_size), args.iters, low_latency=not args.no_low_latency,
+                     onnx_dir=args.onnx_dir)
     result.update(
         video=str(args.video), weights=args.checkpoint or "random init (timing only)",
         machine=f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
     o.add_argument("--iters", type=int, default=6)
     o.add_argument("--threads", type=int, default=0)
     o.add_argument("--no-low-latency", action="store_true", help="skip the low-latency run")
+    o.add_argument("--onnx-dir", help="also run the onnxruntime backend on this export (same weights and size)")
     o.add_argument("--out", help="write the JSON result here")
     o.set_defaults(func=_online)
     args = p.parse_args(argv)

@@ -64,13 +64,20 @@ def runtime_track(tracker: OnlineTracker, frames: np.ndarray, queries: np.ndarra
 
 
 def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_size, iters: int = 6,
-            low_latency: bool = True) -> dict:
-    """Seconds per frame of the runtime (published and, optionally, low-latency schedule) and
-    of the reference schedule, measured back to back, with their disagreements in px."""
+            low_latency: bool = True, onnx_dir: str | None = None) -> dict:
+    """Seconds per frame of the runtime (published and, optionally, low-latency schedule; torch and,
+    given an export directory, onnxruntime) and of the reference schedule, measured back to back,
+    with their disagreements in px."""
     T = len(frames)
     runs = {}
-    for name, ll in [("runtime", False)] + ([("low_latency", True)] if low_latency else []):
-        tracker = OnlineTracker.load(model, image_size=image_size, iters=iters, context_points=False, low_latency=ll)
+    configs = [("runtime", False, model, "torch")]
+    if low_latency:
+        configs.append(("low_latency", True, model, "torch"))
+    if onnx_dir:
+        configs.append(("onnxruntime", False, onnx_dir, "onnxruntime"))
+    for name, ll, src, backend in configs:
+        tracker = OnlineTracker.load(src, backend=backend, image_size=image_size, iters=iters, context_points=False,
+                                     low_latency=ll)
         t0 = time.perf_counter()
         res, cols = runtime_track(tracker, frames, queries)
         runs[name] = (time.perf_counter() - t0, res.xy[:, cols])
@@ -87,6 +94,12 @@ def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_si
         "runtime_vs_reference_max_px": float(np.abs(runs["runtime"][1] - ref)[defined].max()),
         "windows_per_frame": 1 / model.cfg.window_step,
     }
+    if onnx_dir:
+        out.update({
+            "onnxruntime_s_per_frame": runs["onnxruntime"][0] / T,
+            "onnxruntime_speedup_vs_reference": t_ref / runs["onnxruntime"][0],
+            "onnxruntime_vs_torch_max_px": float(np.abs(runs["onnxruntime"][1] - runs["runtime"][1])[defined].max()),
+        })
     if low_latency:
         d = np.abs(runs["low_latency"][1] - runs["runtime"][1])[defined]
         out.update({

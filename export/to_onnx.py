@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ def _sha256(path: str | os.PathLike) -> str:
 
 def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
             dynamic: dict[str, dict[int, str]], opset: int) -> None:
-    torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                      opset_version=opset, dynamo=False, do_constant_folding=True)
+    with warnings.catch_warnings():  # the tracer's notes on Python-side shape logic are expected here
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=opset, dynamo=False, do_constant_folding=True)
 
 
 def _shapes(args: tuple, names: list[str], dynamic: dict[str, dict[int, str]]) -> dict[str, list]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -115,3 +116,20 @@ def test_bad_export_directories(export_dir, tmp_path):
     with pytest.raises(ValueError, match="65 .* above this export's --max-points 64"):
         tracker.add_queries([[10.0, 10.0]])
     assert tracker.num_points == 39  # the refused point was not kept
+
+
+def test_export_passes_the_tensorrt_audit(export_dir):
+    r = subprocess.run([sys.executable, "-m", "export", "audit", "--onnx-dir", str(export_dir), "--fp16"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("ok for the TensorRT 10 ONNX parser") == 3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_trt_build_without_tensorrt_exits_2_in_one_line(export_dir):
+    r = subprocess.run([sys.executable, "-m", "export", "trt", "--onnx-dir", str(export_dir), "--fp16"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "export: error: TensorRT is not installed: `python -m export trt` needs the tensorrt Python package "
+        "(TensorRT 10) on the target device"]

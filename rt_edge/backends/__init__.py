@@ -1,5 +1,6 @@
 """Executors of the per-window graphs, chosen by name: "torch" (a checkpoint; needs torch) or
-"onnxruntime" (a directory written by `python -m export onnx`; no torch needed)."""
+"onnxruntime" (a directory written by `python -m export onnx`; no torch needed) or "tensorrt"
+(the same directory with plans from `python -m export trt`; no torch needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from ..config import ModelConfig
 from .base import Executor
 
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
@@ -31,10 +32,15 @@ def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_s
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive int, got {iters!r}")
-    if backend == "onnxruntime":
-        from .onnxruntime_backend import OrtExecutor
+    if backend in ("onnxruntime", "tensorrt"):
+        if backend == "onnxruntime":
+            from .onnxruntime_backend import OrtExecutor
 
-        ex = OrtExecutor(src, providers=providers)
+            ex = OrtExecutor(src, providers=providers)
+        else:
+            from .tensorrt_backend import TrtExecutor
+
+            ex = TrtExecutor(src)
         if image_size is not None and tuple(image_size) != ex.image_size:
             raise ValueError(f"image_size {tuple(image_size)} differs from the export's {ex.image_size}; re-export")
         return ex

@@ -1,0 +1,132 @@
+"""`python -m export trt`: TensorRT 10 engines from an ONNX export.
+
+The pure decisions (optimisation-profile shapes, precision flags, engine metadata and the
+check that refuses a plan built elsewhere) are plain functions, tested without TensorRT.
+`build_engines` is the only part that needs the `tensorrt` package; it is written against the
+public TensorRT 10 Python API and has not run on hardware here (TensorRT is not installable
+on the development and CI machines).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rt_edge.backends.onnx_meta import read_meta
+from rt_edge.backends.trt_meta import ENGINE_FILES, engine_metadata, write_engine_meta
+
+
+class TensorRTUnavailable(RuntimeError):
+    """The tensorrt Python package (TensorRT 10) is not installed on this machine."""
+
+
+def profile_shapes(meta: dict, points: tuple[int, int, int]) -> dict[str, dict[str, tuple[list, list, list]]]:
+    """(min, opt, max) shapes per graph input; only the "points" axis varies."""
+    lo, opt, hi = points
+    if not 1 <= lo <= opt <= hi:
+        raise ValueError(f"--points must satisfy 1 <= MIN <= OPT <= MAX, got {lo} {opt} {hi}")
+    if hi > meta["max_points"]:
+        raise ValueError(f"--points MAX {hi} exceeds the export's max_points {meta['max_points']}; re-export")
+    out = {}
+    for graph, g in meta["graphs"].items():
+        shapes = {}
+        for name, dims in g["inputs"].items():
+            shapes[name] = tuple([n if d == "points" else int(d) for d in dims] for n in (lo, opt, hi))
+        out[graph] = shapes
+    return out
+
+
+def precision_flags(fp16: bool, int8: bool, fp8: bool, caps: dict[str, Any]) -> list[str]:
+    """Builder flags for the requested precisions, refusing what the device cannot run.
+
+    caps: {"fast_fp16": bool, "fast_int8": bool, "compute_capability": (major, minor)}.
+    """
+    flags = []
+    if fp16:
+        if not caps.get("fast_fp16"):
+            raise ValueError("--fp16: this device has no fast FP16 path")
+        flags.append("FP16")
+    if int8:
+        if not caps.get("fast_int8"):
+            raise ValueError("--int8-calib: this device has no fast INT8 path")
+        flags.append("INT8")
+    if fp8:
+        if tuple(caps.get("compute_capability", (0, 0))) < (8, 9):
+            raise ValueError(f"--fp8 needs compute capability >= 8.9, this device has {caps.get('compute_capability')}")
+        flags.append("FP8")
+    return flags
+
+
+def _import_trt():
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise TensorRTUnavailable("TensorRT is not installed: `python -m export trt` needs the tensorrt Python "
+                                  "package (TensorRT 10) on the target device") from None
+    if int(trt.__version__.split(".")[0]) < 10:
+        raise TensorRTUnavailable(f"TensorRT {trt.__version__} found; TensorRT 10 or newer is required")
+    return trt
+
+
+def _device_caps(trt, builder) -> dict[str, Any]:
+    from cuda.bindings import runtime as cudart
+
+    err, props = cudart.cudaGetDeviceProperties(0)
+    if err != cudart.cudaError_t.cudaSuccess:
+        raise RuntimeError(f"cudaGetDeviceProperties failed: {err}")
+    return {"fast_fp16": builder.platform_has_fast_fp16, "fast_int8": builder.platform_has_fast_int8,
+            "compute_capability": (props.major, props.minor), "device_name": props.name.decode().strip("\x00")}
+
+
+def build_engines(onnx_dir: str | Path, out_dir: str | Path | None = None, fp16: bool = False,
+                  int8_calib: str | None = None, fp8: bool = False, points: tuple[int, int, int] | None = None,
+                  workspace_gb: float = 4.0, timing_cache: str | None = None, plugin: str | None = None) -> dict:
+    """Build encoder.plan, query.plan and window_step.plan beside (or away from) the ONNX files."""
+    meta = read_meta(onnx_dir)
+    points = points or (1, min(256, meta["max_points"]), meta["max_points"])
+    shapes = profile_shapes(meta, points)
+    trt = _import_trt()
+    if int8_calib:
+        raise ValueError("INT8 calibration is not implemented yet; build with --fp16")
+    logger = trt.Logger(trt.Logger.WARNING)
+    trt.init_libnvinfer_plugins(logger, "")
+    builder = trt.Builder(logger)
+    if plugin:
+        builder.get_plugin_registry().load_library(str(plugin))
+    caps = _device_caps(trt, builder)
+    flags = precision_flags(fp16, bool(int8_calib), fp8, caps)
+    out = Path(out_dir or onnx_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
+    built = {}
+    for graph, onnx_name in ((g, meta["graphs"][g]["file"]) for g in ENGINE_FILES):
+        network = builder.create_network(0)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(str(Path(onnx_dir) / onnx_name)):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise ValueError(f"TensorRT could not parse {onnx_name}: {errors}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+        for flag in flags:
+            config.set_flag(getattr(trt.BuilderFlag, flag))
+        cache = config.create_timing_cache(cache_bytes)
+        config.set_timing_cache(cache, ignore_mismatch=False)
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in shapes[graph].items():
+            profile.set_shape(name, lo, opt, hi)
+        config.add_optimization_profile(profile)
+        plan = builder.build_serialized_network(network, config)
+        if plan is None:
+            raise RuntimeError(f"TensorRT failed to build {graph}")
+        path = out / ENGINE_FILES[graph]
+        path.write_bytes(bytes(plan))
+        cache_bytes = bytes(config.get_timing_cache().serialize())
+        built[graph] = str(path)
+    if timing_cache:
+        Path(timing_cache).write_bytes(cache_bytes)
+    precision = "+".join(flags) or "FP32"
+    em = engine_metadata(trt.__version__, caps["device_name"], caps["compute_capability"], precision, points,
+                         meta.get("checkpoint_sha256"))
+    write_engine_meta(out, em)
+    return {"engines": built, "meta": em, "profile": json.loads(json.dumps(shapes))}
