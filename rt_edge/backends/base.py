@@ -46,3 +46,17 @@ class Executor(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One window: frames (S pyramids), coords (S, N, 2) model pixels, vis / conf (S, N)
         logits, active (N,) bool -> refined coords, vis, conf logits after `iters` iterations."""
+
+
+class HostQueries:
+    """Query support features as host numpy arrays (executors whose graphs take host inputs)."""
+
+    cfg: ModelConfig
+    query_dtype = np.float32
+
+    def zero_queries(self, count: int) -> np.ndarray:
+        k, cfg = self.cfg.corr_window, self.cfg
+        return np.zeros((count, cfg.corr_levels, k, k, cfg.latent_dim), self.query_dtype)
+
+    def concat_queries(self, parts) -> np.ndarray:
+        return np.concatenate(list(parts), axis=0) if len(parts) else self.zero_queries(0)

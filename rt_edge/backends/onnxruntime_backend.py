@@ -8,10 +8,11 @@ from typing import Sequence
 import numpy as np
 
 from ..config import ModelConfig
+from .base import HostQueries
 from .onnx_meta import read_meta
 
 
-class OrtExecutor:
+class OrtExecutor(HostQueries):
     name = "onnxruntime"
 
     def __init__(self, model_dir: str | Path, providers: Sequence[str] | None = None, threads: int = 0):
@@ -25,7 +26,6 @@ class OrtExecutor:
         self.image_size = tuple(self.meta["image_size"])
         self.iters = int(self.meta["iters"])
         self.max_points = int(self.meta["max_points"])
-        self.dtype = np.float16 if self.meta.get("fp16") else np.float32
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -47,13 +47,6 @@ class OrtExecutor:
         feeds = {f"fmap_{i}": frame[i] for i in range(self.levels)}
         feeds["xy"] = np.asarray(xy, np.float32).reshape(-1, 2)
         return self._run("query", feeds)[0]
-
-    def zero_queries(self, count: int) -> np.ndarray:
-        k, cfg = self.cfg.corr_window, self.cfg
-        return np.zeros((count, cfg.corr_levels, k, k, cfg.latent_dim), self.dtype)
-
-    def concat_queries(self, parts) -> np.ndarray:
-        return np.concatenate(list(parts), axis=0) if len(parts) else self.zero_queries(0)
 
     def window_step(self, frames, coords, vis, conf, query_feats, active):
         N = coords.shape[1]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ModelConfig
+from .base import HostQueries
 from .onnx_meta import read_meta
 from .trt_meta import ENGINE_FILES, check_engine_compatible, read_engine_meta
 
@@ -41,7 +42,7 @@ class DeviceArray:
             pass
 
 
-class TrtExecutor:
+class TrtExecutor(HostQueries):
     name = "tensorrt"
 
     def __init__(self, model_dir: str | Path):
@@ -116,13 +117,6 @@ class TrtExecutor:
         inputs = {f"fmap_{i}": f for i, f in enumerate(frame)}
         inputs["xy"] = self._upload(np.asarray(xy, np.float32).reshape(-1, 2))
         return self._download(self._run("query", inputs)["query_feats"])
-
-    def zero_queries(self, count: int) -> np.ndarray:
-        k, cfg = self.cfg.corr_window, self.cfg
-        return np.zeros((count, cfg.corr_levels, k, k, cfg.latent_dim), np.float32)
-
-    def concat_queries(self, parts) -> np.ndarray:
-        return np.concatenate(list(parts), axis=0) if len(parts) else self.zero_queries(0)
 
     def window_step(self, frames, coords, vis, conf, query_feats, active):
         S, N = coords.shape[:2]
