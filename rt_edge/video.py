@@ -10,6 +10,8 @@ PyTorch. OpenCV works in BGR; the conversion happens here, once, at the boundary
 
 from __future__ import annotations
 
+import abc
+
 import math
 import os
 from pathlib import Path
@@ -49,7 +51,7 @@ def _fps_or_default(cap: cv2.VideoCapture) -> float:
     return fps if math.isfinite(fps) and 0.0 < fps <= 1000.0 else DEFAULT_FPS
 
 
-class FrameSource:
+class FrameSource(abc.ABC):
     """An iterable of RGB uint8 frames (H, W, 3) with its metadata.
 
     Attributes: `fps` (30.0 when unknown), `frame_size` as (H, W), `num_frames` (None for
@@ -72,8 +74,9 @@ class FrameSource:
             raise ValueError(f"frame source is closed: {self.name}")
         return self._frames()
 
+    @abc.abstractmethod
     def _frames(self) -> Iterator[np.ndarray]:
-        raise NotImplementedError
+        """Yield the frames, starting with the kept first frame."""
 
     def _release(self) -> None:
         pass

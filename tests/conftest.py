@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from rt_edge.model import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -23,3 +26,20 @@ def seeded_weights():
     finally:
         sys.path.remove(str(CONFORMANCE))
     return make_state_dict
+
+
+# A tiny model of the same family for fast runtime tests (window 8, step 4).
+SMALL = ModelConfig(
+    window_len=8, hidden_size=64, num_heads=4, time_depth=1, space_depth=1, num_virtual_tracks=4,
+    latent_dim=32, encoder_dims=(16, 16, 32, 32), encoder_hidden=32, corr_hidden=32, corr_dim=16,
+)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """2 cores shared with other jobs: torch's intra-op threads spin against each other there
+    (measured 220 ms vs 3 ms per small frame); one thread keeps timing steady."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -20,26 +20,17 @@ import rt_edge
 from rt_edge import ContextConfig, OnlineTracker, Tracks
 from rt_edge.model import CoTracker3, ModelConfig
 
-from .conftest import CONFORMANCE
+from .conftest import CONFORMANCE, SMALL
 
 FIXTURE = CONFORMANCE / "fixture_bear_seed0.npz"
 COORD_TOL, PROB_TOL = 2e-3, 1e-4  # the tolerances, never to be loosened
 
-SMALL = ModelConfig(
-    window_len=8, hidden_size=64, num_heads=4, time_depth=1, space_depth=1, num_virtual_tracks=4,
-    latent_dim=32, encoder_dims=(16, 16, 32, 32), encoder_hidden=32, corr_hidden=32, corr_dim=16,
-)
 S, STEP = SMALL.window_len, SMALL.window_step  # 8, 4
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # The CI machine has 2 cores shared with other jobs: torch's intra-op threads then spin
-    # against each other (measured 220 ms vs 3 ms per small frame). One thread is steady.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(n)
 
 
 def _small_model(heads: str = "lively") -> CoTracker3:

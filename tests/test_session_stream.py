@@ -14,22 +14,15 @@ import torch
 from rt_edge import ContextConfig, OnlineTracker
 from rt_edge.model import CoTracker3, ModelConfig
 
-SMALL = ModelConfig(
-    window_len=8, hidden_size=64, num_heads=4, time_depth=1, space_depth=1, num_virtual_tracks=4,
-    latent_dim=32, encoder_dims=(16, 16, 32, 32), encoder_hidden=32, corr_hidden=32, corr_dim=16,
-)
+from .conftest import SMALL
+
 WARMUP = 1_000  # frames: query add/remove cycles until the state's maxima are reached
 RSS_BOUND = 30e6  # bytes; keeping each frame's pyramid alone would grow ~11 kB/frame here
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # 2 cores shared with other jobs: torch's intra-op threads spin against each other there
-    # (measured 220 ms vs 3 ms per frame); one thread keeps the timing steady.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
