@@ -51,7 +51,26 @@ def _fps_or_default(cap: cv2.VideoCapture) -> float:
     return fps if math.isfinite(fps) and 0.0 < fps <= 1000.0 else DEFAULT_FPS
 
 
-class FrameSource(abc.ABC):
+class _Closing:
+    """Context manager and finaliser that call `close()` (which must be idempotent)."""
+
+    def close(self) -> None:  # overridden
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class FrameSource(_Closing, abc.ABC):
     """An iterable of RGB uint8 frames (H, W, 3) with its metadata.
 
     Attributes: `fps` (30.0 when unknown), `frame_size` as (H, W), `num_frames` (None for
@@ -88,17 +107,6 @@ class FrameSource(abc.ABC):
             self._first = None
             self._release()
 
-    def __enter__(self) -> "FrameSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         h, w = self.frame_size
@@ -251,7 +259,7 @@ def read_frames(source: PathLike | int | FrameSource, max_frames: int | None = N
     return np.stack(frames)
 
 
-class VideoWriter:
+class VideoWriter(_Closing):
     """Writes RGB uint8 frames (H, W, 3) to .mp4 (fourcc mp4v) or .avi (MJPG) through OpenCV.
 
     The size is fixed at creation as (H, W); a frame of another size raises ValueError instead of
@@ -299,14 +307,3 @@ class VideoWriter:
             self._writer.release()
             self._writer = None
 
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

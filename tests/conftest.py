@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 import torch
@@ -15,11 +18,29 @@ SHARED = REPO.parent / "shared"
 CONFORMANCE = SHARED / "conformance"
 
 
+FIXTURE = CONFORMANCE / "fixture_bear_seed0.npz"
+
+
+def require(path: Path) -> Path:
+    """The shared file `path`: CI (which always has ../shared) fails without it; elsewhere the test skips."""
+    if not path.exists():
+        msg = f"shared conformance data not found: {path} (clone the project with ../shared beside it)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixture_npz() -> dict:
+    """fixture_bear_seed0.npz: the reference implementation's outputs on 40 frames of bear.mp4."""
+    return dict(np.load(require(FIXTURE)))
+
+
 @pytest.fixture(scope="session")
 def seeded_weights():
     """make_state_dict(variant, seed) from the conformance folder (numpy arrays, published layout)."""
-    if not (CONFORMANCE / "seeded_weights.py").is_file():
-        pytest.skip(f"conformance fixtures not found at {CONFORMANCE}")
+    require(CONFORMANCE / "seeded_weights.py")
     sys.path.insert(0, str(CONFORMANCE))
     try:
         from seeded_weights import make_state_dict

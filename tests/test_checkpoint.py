@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import collections
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +11,13 @@ import torch
 
 from rt_edge.model import CoTracker3, ModelConfig, load_checkpoint
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-if not (SHARED / "conformance").is_dir():
-    pytest.skip(f"shared conformance fixtures not found at {SHARED / 'conformance'}", allow_module_level=True)
-sys.path.insert(0, str(SHARED / "conformance"))
+from .conftest import CONFORMANCE, require
 
-from seeded_weights import make_state_dict  # noqa: E402
 
-MANIFEST = json.loads((SHARED / "conformance" / "cotracker3_state_dict_manifest.json").read_text())
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads(require(CONFORMANCE / "cotracker3_state_dict_manifest.json").read_text())
 SPOT_KEYS = ("corr_mlp.fc1.weight", "fnet.conv1.weight", "updateformer.virual_tracks")
 
 
@@ -32,8 +29,8 @@ class NotATensor:
 
 
 @pytest.fixture(scope="module")
-def numpy_state() -> dict[str, np.ndarray]:
-    return make_state_dict("online", 0)
+def numpy_state(seeded_weights) -> dict[str, np.ndarray]:
+    return seeded_weights("online", 0)
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +54,19 @@ def _assert_weights(model: CoTracker3, expected: dict[str, torch.Tensor]) -> Non
 
 # (a) ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["online", "offline"])
-def test_state_dict_layout_matches_manifest(variant):
-    entry = MANIFEST[variant]
+def test_state_dict_layout_matches_manifest(variant, manifest):
+    entry = manifest[variant]
     model = CoTracker3(ModelConfig(window_len=entry["window_len"]))
     got = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in model.state_dict().items()]
     assert [row[0] for row in got] == [row[0] for row in entry["state_dict"]]  # names and order
     assert got == [[n, list(s), d] for n, s, d in entry["state_dict"]]  # shapes and dtypes too
 
 
-def test_manifest_variants_are_16_and_60():
+def test_manifest_variants_are_16_and_60(manifest):
     # guards the parametrisation above: the two variants really differ in window length
-    assert MANIFEST["online"]["window_len"] == 16
-    assert MANIFEST["offline"]["window_len"] == 60
-    te = {v: dict((n, s) for n, s, _ in MANIFEST[v]["state_dict"])["time_emb"] for v in MANIFEST}
+    assert manifest["online"]["window_len"] == 16
+    assert manifest["offline"]["window_len"] == 60
+    te = {v: dict((n, s) for n, s, _ in manifest[v]["state_dict"])["time_emb"] for v in manifest}
     assert te == {"online": [1, 16, 1110], "offline": [1, 60, 1110]}
 
 

@@ -15,17 +15,13 @@ import torch
 
 from rt_edge.model import load_checkpoint
 
-from .conftest import CONFORMANCE
 
-FIXTURE = CONFORMANCE / "fixture_bear_seed0.npz"
 COORD_TOL, PROB_TOL = 2e-3, 1e-4
 
 
 @pytest.fixture(scope="module")
-def fixture():
-    if not FIXTURE.is_file():
-        pytest.skip(f"fixture not found: {FIXTURE}")
-    return dict(np.load(FIXTURE))
+def fixture(fixture_npz):
+    return fixture_npz
 
 
 def _defined(queries: np.ndarray, T: int) -> np.ndarray:

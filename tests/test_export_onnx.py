@@ -19,17 +19,14 @@ pytest.importorskip("onnxruntime")
 import rt_edge  # noqa: E402
 from export.check import check_export  # noqa: E402
 
-from .conftest import CONFORMANCE, REPO  # noqa: E402
+from .conftest import REPO  # noqa: E402
 from .test_import import BLOCK_TORCH  # noqa: E402
 
-FIXTURE = CONFORMANCE / "fixture_bear_seed0.npz"
 
 
 @pytest.fixture(scope="module")
-def fixture():
-    if not FIXTURE.is_file():
-        pytest.skip(f"fixture not found: {FIXTURE}")
-    return dict(np.load(FIXTURE))
+def fixture(fixture_npz):
+    return fixture_npz
 
 
 @pytest.fixture(scope="module")

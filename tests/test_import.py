@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from .conftest import REPO
 
 BLOCK_TORCH = textwrap.dedent(
@@ -48,3 +50,16 @@ def test_cli_without_torch_fails_cleanly():
     r = _run("import sys; from rt_edge.__main__ import main; sys.exit(main(['info']))")
     assert r.returncode == 2
     assert "needs PyTorch" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_shared_data_fails_in_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    from .conftest import require
+
+    missing = tmp_path / "nope.npz"
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="nope.npz"):
+        require(missing)
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require(missing)
+    assert require(tmp_path) == tmp_path

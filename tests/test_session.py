@@ -18,11 +18,10 @@ import torch.nn.functional as F
 
 import rt_edge
 from rt_edge import ContextConfig, OnlineTracker, Tracks
-from rt_edge.model import CoTracker3, ModelConfig
+from rt_edge.model import CoTracker3
 
-from .conftest import CONFORMANCE, SMALL
+from .conftest import SMALL
 
-FIXTURE = CONFORMANCE / "fixture_bear_seed0.npz"
 COORD_TOL, PROB_TOL = 2e-3, 1e-4  # the tolerances, never to be loosened
 
 S, STEP = SMALL.window_len, SMALL.window_step  # 8, 4
@@ -100,10 +99,8 @@ def _check_tracks_consistent(tr: Tracks, threshold: float = 0.6) -> None:
 
 
 # --------------------------------------------------------------------------- 1. acceptance
-def test_replays_reference_online_fixture(seeded_weights):
-    if not FIXTURE.is_file():
-        pytest.skip(f"fixture not found: {FIXTURE}")
-    fx = dict(np.load(FIXTURE))
+def test_replays_reference_online_fixture(seeded_weights, fixture_npz):
+    fx = fixture_npz
     meta = json.loads(str(fx["meta"]))
     frames, queries = fx["frames"], fx["queries"][0]
     T, H, W = frames.shape[:3]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from rt_edge import ContextConfig, OnlineTracker
-from rt_edge.model import CoTracker3, ModelConfig
+from rt_edge.model import CoTracker3
 
 from .conftest import SMALL
 
