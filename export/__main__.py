@@ -1,6 +1,6 @@
 """`python -m export onnx ...`: per-window ONNX graphs for deployment.
 
-    python -m export onnx --checkpoint PATH --out DIR [--image-size H W] [--iters 6] [--max-points N] [--opset 17]
+    python -m export onnx --checkpoint PATH --out DIR [--image-size H W] [--iters 6] [--max-points N] [--opset 17] [--fp16]
     python -m export trt --onnx-dir DIR [--fp16] [--points MIN OPT MAX] [--workspace-gb G] [--timing-cache F]
     python -m export audit --onnx-dir DIR [--fp16]
 """
@@ -16,11 +16,11 @@ def _onnx(args) -> int:
     from .to_onnx import export_onnx
 
     meta = export_onnx(args.checkpoint, args.out, image_size=args.image_size, iters=args.iters,
-                       max_points=args.max_points, opset=args.opset)
+                       max_points=args.max_points, opset=args.opset, fp16=args.fp16)
     report = check_export(args.out)
     H, W = meta["image_size"]
     print(f"exported {args.checkpoint} -> {args.out} ({H}x{W}, window {meta['window_len']}, iters {meta['iters']}, "
-          f"opset {meta['opset']}, up to {meta['max_points']} points)")
+          f"opset {meta['opset']}, up to {meta['max_points']} points, {'fp16' if meta['fp16'] else 'fp32'})")
     for name, r in report.items():
         print(f"  {name}.onnx: {r['nodes']} nodes, {r['params_mb']:.1f} MB, ops: {', '.join(sorted(r['ops']))}")
     return 0
@@ -69,6 +69,9 @@ def main(argv=None) -> int:
     o.add_argument("--iters", type=int, default=6, help="refinement iterations baked into the graph (default 6)")
     o.add_argument("--max-points", type=int, default=1024, help="most points (user + context) a window may hold")
     o.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 16 for GridSample; default 17)")
+    o.add_argument("--fp16", action="store_true",
+                   help="compute in float16 inside the graphs (float32 inputs/outputs; half the file size). "
+                   "Meant for GPU runtimes; coordinates lose precision (see README)")
     o.set_defaults(func=_onnx)
     t = sub.add_parser("trt", help="build TensorRT 10 engines from an ONNX export (on the target device)",
                        description="Build encoder.plan, query.plan and window_step.plan with an optimisation "

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import onnx
 import torch
 
 import rt_edge
@@ -16,6 +17,7 @@ from rt_edge.backends import check_image_size
 from rt_edge.backends.onnx_meta import FORMAT, META_FILE
 from rt_edge.model import CoTracker3, load_checkpoint
 
+from .fp16 import to_float16
 from .graphs import EncoderGraph, QueryGraph, WindowStepGraph
 
 
@@ -41,7 +43,10 @@ def _shapes(args: tuple, names: list[str], dynamic: dict[str, dict[int, str]]) -
 
 def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, iters: int = 6,
                 max_points: int = 1024, opset: int = 17, fp16: bool = False) -> dict:
-    """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx and DIR/meta.json; returns the meta."""
+    """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx and DIR/meta.json; returns the meta.
+
+    fp16: the graphs compute in float16 (inputs and outputs stay float32); see export.fp16.
+    """
     if opset < 16:
         raise ValueError(f"opset must be >= 16 (GridSample), got {opset}")
     if iters < 1 or max_points < 1:
@@ -81,6 +86,8 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     for name, (module, args, ins, outs, dyn) in graphs.items():
         path = out / f"{name}.onnx"
         _export(module, args, path, ins, outs, dyn, opset)
+        if fp16:
+            onnx.save(to_float16(onnx.load(str(path))), str(path))
         with torch.no_grad():
             results = module(*args)
         results = results if isinstance(results, tuple) else (results,)

@@ -130,3 +130,31 @@ def test_trt_build_without_tensorrt_exits_2_in_one_line(export_dir):
     assert r.stderr.strip().splitlines() == [
         "export: error: TensorRT is not installed: `python -m export trt` needs the tensorrt Python package "
         "(TensorRT 10) on the target device"]
+
+
+def test_fp16_export_computes_in_half_and_stays_near_the_fixture(export_dir, fixture, tmp_path):
+    """fp16 holds 11 significant bits: coordinates of 128-256 px are spaced 0.125 px apart, so after 10
+    windows of 6 iterations a few tenths of a pixel is the expected drift; a broken rewrite drifts by tens."""
+    import onnx
+
+    ckpt = next(export_dir.parent.glob("*.pth"))
+    out = tmp_path / "fp16"
+    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
+                        "--image-size", "192", "256", "--max-points", "64", "--fp16"],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "meta.json").read_text())["fp16"] is True
+    g = onnx.load(str(out / "window_step.onnx")).graph
+    kinds = {t.data_type for t in g.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)}
+    assert kinds == {onnx.TensorProto.FLOAT16}
+    assert {i.type.tensor_type.elem_type for i in list(g.input) + list(g.output)} == {onnx.TensorProto.FLOAT}
+    size = {d: sum(f.stat().st_size for f in d.glob("*.onnx")) for d in (export_dir, out)}
+    assert size[out] < 0.6 * size[export_dir]
+
+    tracker = rt_edge.OnlineTracker.load(out, backend="onnxruntime", context_points=False)
+    xy, vis, q = _replay(tracker, fixture)
+    defined = np.arange(40)[:, None] >= q[:, 0].astype(int)[None]
+    err = np.abs(xy - fixture["online_coords"])[defined]
+    print(f"fp16 export vs fixture: max {err.max():.3f} px, mean {err.mean():.3f} px")
+    assert err.max() <= 1.0 and err.mean() <= 0.15
+    assert np.abs(vis - fixture["online_vis"])[defined].max() <= 1e-2
