@@ -1,0 +1,108 @@
+"""`python -m benchmarks realtex`: tracking accuracy on real textures moved with known motion (exact ground truth)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+NO_CHECKPOINT = "rt_edge skipped: no --checkpoint given (default weights are not shipped yet)"
+
+
+def _positive(name: str, *values: int) -> None:
+    for v in values:
+        if v < 1:
+            raise ValueError(f"{name} must be positive, got {v}")
+
+
+def run(args) -> int:
+    from .lk import lk_predictor
+    from .realtex import SequenceStream, evaluate
+
+    _positive("--size", *args.size)
+    _positive("--sequences", args.sequences)
+    _positive("--points", args.points)
+    _positive("--iters", args.iters)
+    if args.frames < 2:
+        raise ValueError(f"--frames must be >= 2, got {args.frames}")
+    if args.checkpoint and not Path(args.checkpoint).exists():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    notes = []
+    predictors = {}
+    if args.checkpoint:
+        predictors["rt_edge"] = _rt_edge(args)
+    else:
+        notes.append(NO_CHECKPOINT)
+        print(f"note: {NO_CHECKPOINT}")
+    predictors["lk"] = lk_predictor(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb)
+
+    sequences = SequenceStream(args.videos, seed=args.seed, count=args.sequences, size=tuple(args.size),
+                               frames=args.frames, points=args.points)  # made while the bar runs
+    timings: dict[str, float] = {}
+    scores = evaluate(predictors, sequences, progress=True, timings=timings)
+
+    print(f"{'tracker':<10} {'AJ':>7} {'<delta_avg':>11} {'OA':>7} {'s/seq':>8}")
+    for name, m in scores.items():
+        print(f"{name:<10} {m['average_jaccard']:7.4f} {m['average_pts_within_thresh']:11.4f} "
+              f"{m['occlusion_accuracy']:7.4f} {timings[name]:8.2f}")
+    settings = dict(
+        videos=str(args.videos), sequences=sequences.names, seed=args.seed, size=list(args.size), frames=args.frames,
+        points=args.points, query_mode="first", raster=256,
+        rt_edge=dict(checkpoint=str(args.checkpoint), backend=args.backend, iters=args.iters,
+                     image_size=args.image_size, support=args.support) if args.checkpoint else None,
+        lk=dict(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb), notes=notes,
+    )
+    result = {"_settings": settings, **scores}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def _rt_edge(args):
+    """The project's tracker on these settings, the checkpoint loaded once for every sequence."""
+    from .trackers import rt_edge_predictor
+
+    checkpoint = args.checkpoint
+    if args.backend == "torch":
+        import torch
+
+        from rt_edge.model import load_checkpoint
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        checkpoint = load_checkpoint(checkpoint)
+    # backward=False: with query mode "first" no frame before a query is scored
+    return rt_edge_predictor(checkpoint, backend=args.backend, mode="online",
+                             image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
+                             support=args.support, backward=False)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "realtex", help="accuracy on real textures moved with known motion: rt_edge vs OpenCV Lucas-Kanade",
+        description="Generate sequences from frames of real videos moved by smooth homographies plus a smooth "
+        "non-rigid deformation, with moving occluders, so every point's position and occlusion is known exactly "
+        "(benchmarks/realtex.py). Score rt_edge (needs --checkpoint) and pyramidal Lucas-Kanade with the TAP-Vid "
+        "metrics (query mode 'first', coordinates on the 256x256 raster). Writes {tracker: {average_jaccard, "
+        "average_pts_within_thresh, occlusion_accuracy}} plus '_settings' to --out; same --seed, same file.")
+    p.add_argument("--videos", required=True, help="folder of videos (or one video file) to take textures from")
+    p.add_argument("--checkpoint", help="rt_edge weights (without: rt_edge is skipped, default weights do not exist "
+                   "yet); an export folder with --backend onnxruntime")
+    p.add_argument("--out", required=True, help="result JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"), help="frame size (256 256)")
+    p.add_argument("--sequences", type=int, default=4, help="number of sequences (4)")
+    p.add_argument("--frames", type=int, default=24, help="frames per sequence (24)")
+    p.add_argument("--points", type=int, default=64, help="query points per sequence (64)")
+    p.add_argument("--backend", default="torch", help="rt_edge backend: torch or onnxruntime (torch)")
+    p.add_argument("--iters", type=int, default=6, help="rt_edge refinement iterations (6)")
+    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="rt_edge model input size (default: the checkpoint's, 384x512 for the published models)")
+    p.add_argument("--support", choices=["joint", "single"], default="joint",
+                   help="rt_edge: all points in one run (joint) or one run per point with local support grids")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--lk-win", type=int, default=21, help="Lucas-Kanade window (21 px)")
+    p.add_argument("--lk-levels", type=int, default=3, help="Lucas-Kanade pyramid levels above the image (3)")
+    p.add_argument("--lk-fb", type=float, default=1.0, help="Lucas-Kanade forward-backward threshold (1.0 px)")
+    p.set_defaults(func=run)
