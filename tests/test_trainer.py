@@ -1,0 +1,113 @@
+"""The supervised trainer: overfitting a few clips, exact resume, torchrun (gloo) data parallelism."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rt_edge.model import CoTracker3, load_checkpoint
+from training import checkpoints
+from training.evaluate import evaluate
+from training.kubric_data import KubricDataset
+from training.schedule import warmup_cosine
+from training.synthetic import generate
+from training.trainer import TrainConfig, train
+
+from .conftest import REPO, SMALL
+
+SIZE, FRAMES, POINTS = (64, 64), 12, 16
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(root / "train", sequences=2, frames=FRAMES, size=SIZE, seed=1, points=64, progress=False)
+    return root / "train"
+
+
+def _config(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data), variant="online", out=str(out), model_config=dataclasses.asdict(SMALL), steps=6,
+                size=SIZE, frames=FRAMES, points=POINTS, iters=2, lr=2e-3, warmup=5, augment=False, progress=False,
+                device="cpu", save_every=1000)
+    return TrainConfig(**{**base, **kw})
+
+
+def _losses(out) -> dict[int, float]:
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["total"] for r in rows if "total" in r}
+
+
+def test_warmup_then_cosine():
+    assert warmup_cosine(0, 4, 100) == 0.25 and warmup_cosine(3, 4, 100) == 1.0
+    assert warmup_cosine(4, 4, 100) == 1.0  # the cosine starts at its top
+    assert warmup_cosine(52, 4, 100) == pytest.approx(0.5)  # half-way through the decay
+    assert warmup_cosine(99, 4, 100) == pytest.approx(0.5 * (1 + np.cos(np.pi * 95 / 96)))
+
+
+def test_overfit_a_few_clips(clips, tmp_path, one_torch_thread):
+    """Loss falls by more than half and the trained weights track the clips better (AJ) than the start."""
+    torch.manual_seed(0)
+    init = CoTracker3(SMALL)
+    checkpoints.save(tmp_path / "init.pth", init, None, 0)
+    last = train(_config(clips, tmp_path / "run", init=str(tmp_path / "init.pth"), model_config=None, steps=120))
+    loss = list(_losses(tmp_path / "run").values())
+    first, final = np.mean(loss[:10]), np.mean(loss[-10:])
+    held = KubricDataset(clips, "online", frames=FRAMES, size=SIZE, points=POINTS, train=False)
+    held_clips = [held.sample(k) for k in range(len(held))]
+    before = evaluate(load_checkpoint(tmp_path / "init.pth"), held_clips, "online", iters=2)
+    after = evaluate(load_checkpoint(last), held_clips, "online", iters=2)
+    print(f"loss {first:.3f} -> {final:.3f}; AJ {before['average_jaccard']:.3f} -> {after['average_jaccard']:.3f}, "
+          f"delta_avg {before['average_pts_within_thresh']:.3f} -> {after['average_pts_within_thresh']:.3f}")
+    assert final < 0.5 * first
+    assert after["average_jaccard"] > before["average_jaccard"] + 0.1
+    assert after["average_pts_within_thresh"] > before["average_pts_within_thresh"] + 0.1
+
+
+def test_checkpoint_has_the_published_layout_and_resume_is_exact(clips, tmp_path, one_torch_thread):
+    whole = train(_config(clips, tmp_path / "whole"))
+    train(_config(clips, tmp_path / "split", stop_at=3))
+    assert max(_losses(tmp_path / "split")) == 3
+    resumed = train(_config(clips, tmp_path / "split", resume=True))
+    a, b = _losses(tmp_path / "whole"), _losses(tmp_path / "split")
+    assert [b[s] for s in (4, 5, 6)] == [a[s] for s in (4, 5, 6)]  # bit-identical, not approximately
+    sa, sb = checkpoints.load(whole), checkpoints.load(resumed)
+    assert sa["step"] == sb["step"] == 6
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    model = load_checkpoint(whole)  # the runtime's loader reads it, config included
+    assert model.cfg == SMALL
+    assert list(model.state_dict()) == list(CoTracker3(SMALL).state_dict())
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_end_with_identical_weights(clips, tmp_path):
+    out = tmp_path / "ddp"
+    cfg = tmp_path / "small.json"
+    cfg.write_text(json.dumps(dataclasses.asdict(SMALL)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "training",
+           "kubric", "--data", str(clips), "--model-config", str(cfg), "--steps", "3", "--size", *map(str, SIZE),
+           "--frames", str(FRAMES), "--points", str(POINTS), "--iters", "1", "--warmup", "1", "--device", "cpu",
+           "--out", str(out), "--quiet", "--no-augment"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    digests = [(out / f"weights_rank{i}.sha256").read_text() for i in (0, 1)]
+    assert digests[0] == digests[1]
+    assert json.loads((out / "config.json").read_text())["world_size"] == 2
+    start = CoTracker3(SMALL)  # the trained weights moved away from any fresh init's
+    trained = load_checkpoint(out / "last.pth")
+    assert not torch.equal(trained.state_dict()["updateformer.flow_head.weight"],
+                           start.state_dict()["updateformer.flow_head.weight"])
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "training", "kubric", "--data", str(tmp_path / "none")], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"training: error: --data {tmp_path / 'none'} is not a directory of sequences"]

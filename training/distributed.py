@@ -1,0 +1,45 @@
+"""One process or many under `torchrun`: rank facts from the environment, gloo on CPU, nccl on CUDA."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init(device: str) -> World:
+    """Join the process group torchrun describes (WORLD_SIZE > 1), else a world of one."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def mean_across(world: World, value: torch.Tensor) -> torch.Tensor:
+    """The mean of a scalar over all ranks (for logging; gradients are averaged by DDP)."""
+    if world.size == 1:
+        return value
+    v = value.detach().clone()
+    dist.all_reduce(v)
+    return v / world.size
+
+
+def close(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -1,0 +1,241 @@
+"""The supervised trainer: CoTracker3 on Kubric-format clips, one process or many under torchrun.
+
+Data order is a pure function of (seed, step, rank): sample k of the run is dataset item
+k mod len at epoch k div len, so a resumed run sees exactly the batches an uninterrupted run
+would, and with the optimizer state restored its losses are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rt_edge.config import ModelConfig
+from rt_edge.model import CoTracker3, load_checkpoint
+
+from . import checkpoints, distributed
+from .evaluate import evaluate
+from .losses import sequence_losses
+from .schedule import warmup_cosine
+
+VARIANTS = ("online", "offline")
+LAST = "last.pth"
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    variant: str = "online"
+    out: str = "runs/kubric"
+    init: str | None = None  # checkpoint to start from (weights only; its config travels with it)
+    model_config: dict | None = None  # ModelConfig fields for a fresh model; default the published one
+    steps: int = 1000
+    batch: int = 1
+    size: tuple[int, int] = (384, 512)
+    frames: int | None = None  # None: the variant's default crop length
+    points: int | None = None  # None: the variant's default (384 online, 512 offline)
+    iters: int = 4
+    lr: float = 5e-4
+    wd: float = 1e-5
+    warmup: int = 1000
+    clip: float = 1.0
+    bf16: bool = False
+    seed: int = 0
+    resume: bool = False
+    stop_at: int | None = None  # end this process after this step (the schedule still spans `steps`)
+    save_every: int = 500
+    eval_data: str | None = None
+    eval_every: int = 500
+    eval_clips: int = 4
+    log_every: int = 10
+    device: str | None = None
+    progress: bool = True
+    augment: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        for name in ("steps", "batch", "iters", "save_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.wd < 0 or self.warmup < 0 or self.clip <= 0:
+            raise ValueError(f"need lr > 0, wd >= 0, warmup >= 0, clip > 0; got {self.lr}, {self.wd}, "
+                             f"{self.warmup}, {self.clip}")
+        if not Path(self.data).is_dir():
+            raise FileNotFoundError(f"--data {self.data} is not a directory of sequences")
+
+
+class _Unrolled(nn.Module):
+    """model.track as a forward, so DistributedDataParallel sees the whole unrolled clip."""
+
+    def __init__(self, model: CoTracker3, mode: str, iters: int):
+        super().__init__()
+        self.model, self.mode, self.iters = model, mode, iters
+
+    def forward(self, video: torch.Tensor, queries: torch.Tensor):
+        return self.model.track(video, queries, iters=self.iters, mode=self.mode, return_all_iters=True)[3]
+
+
+def build_model(cfg: TrainConfig) -> CoTracker3:
+    if cfg.init:
+        return load_checkpoint(cfg.init)
+    base = ModelConfig.published(cfg.variant)
+    if cfg.model_config:
+        base = base.replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.model_config.items()})
+    return CoTracker3(base)
+
+
+def _dataset(cfg: TrainConfig, root: str, train: bool):
+    from .kubric_data import KubricDataset
+
+    return KubricDataset(root, variant=cfg.variant, frames=cfg.frames, size=tuple(cfg.size), points=cfg.points,
+                         seed=cfg.seed, train=train, augment=cfg.augment and train)
+
+
+_PER_FRAME = ("video", "tracks", "visible")  # item keys with time first
+
+
+def _batch(data, first: int, count: int, device: str) -> dict[str, torch.Tensor]:
+    """Items first..first+count-1 stacked; clips of different lengths (offline) are padded to the
+    longest by repeating their last frame, as the dataset pads short sequences."""
+    items = [data.sample(k) for k in range(first, first + count)]
+    T = max(len(it["video"]) for it in items)
+    for it in items:
+        pad = T - len(it["video"])
+        for key in _PER_FRAME:
+            if pad:
+                it[key] = torch.cat([it[key], it[key][-1:].expand(pad, *it[key].shape[1:])])
+    return {key: torch.stack([it[key] for it in items]).to(device) for key in ("video", "tracks", "visible", "queries")}
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; returns the path of the last checkpoint (OUT/last.pth)."""
+    cfg.validate()
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    world = distributed.init(device)
+    if device.startswith("cuda") and world.size > 1:
+        device = f"cuda:{world.local_rank}"
+        torch.cuda.set_device(device)
+    out = Path(cfg.out)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
+    start = 0
+    if cfg.resume and (out / LAST).is_file():
+        state = checkpoints.load(out / LAST)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+    net = _Unrolled(model, cfg.variant, cfg.iters)
+    if world.size > 1:
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.startswith("cuda") else None)
+    data = _dataset(cfg, cfg.data, train=True)
+    held_out = None
+    if cfg.eval_data:
+        ev = _dataset(cfg, cfg.eval_data, train=False)
+        held_out = [ev.sample(k) for k in range(min(cfg.eval_clips, len(ev)))]
+    writer = _writer(out) if world.main else None
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "model": model.cfg.to_dict(),
+                                                    "world_size": world.size}, indent=2) + "\n")
+    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+    bar = _progress(range(start, end), cfg.steps, start, enabled=cfg.progress and world.main)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.startswith("cuda"))
+    t0, last_log = time.perf_counter(), start
+    for step in bar:
+        lr = cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps)
+        _set_lr(opt, lr)
+        batch = _batch(data, (step * world.size + world.rank) * cfg.batch, cfg.batch, device)
+        with autocast:
+            windows = net(batch["video"], batch["queries"])
+        losses = sequence_losses(windows, batch["tracks"].float(), batch["visible"], batch["queries"][..., 0].long(),
+                                 online=cfg.variant == "online")
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        logged = {k: distributed.mean_across(world, v).item() for k, v in losses.items()}
+        if not math.isfinite(logged["total"]):
+            raise FloatingPointError(f"loss became {logged['total']} at step {step}; lower --lr or check the data")
+        if world.main:
+            bar.set_postfix(loss=f"{logged['total']:.3f}", lr=f"{lr:.2e}")
+            if writer and ((step + 1) % cfg.log_every == 0 or step == start):
+                rate = (step + 1 - last_log) / max(time.perf_counter() - t0, 1e-9)
+                for k, v in logged.items():
+                    writer.add_scalar(f"loss/{k}", v, step + 1)
+                writer.add_scalar("train/lr", lr, step + 1)
+                writer.add_scalar("train/grad_norm", float(grad_norm), step + 1)
+                writer.add_scalar("train/steps_per_s", rate, step + 1)
+                t0, last_log = time.perf_counter(), step + 1
+            _append_log(out, {"step": step + 1, "lr": lr, **logged})
+        done = step + 1 == end
+        if held_out and world.main and ((step + 1) % cfg.eval_every == 0 or done):
+            model.eval()
+            scores = evaluate(model, held_out, cfg.variant, cfg.iters)
+            model.train()
+            _append_log(out, {"step": step + 1, "eval": scores})
+            if writer:
+                for k, v in scores.items():
+                    writer.add_scalar(f"eval/{k}", v, step + 1)
+        if world.main and ((step + 1) % cfg.save_every == 0 or done):
+            checkpoints.save(out / LAST, model, opt, step + 1)
+    if writer:
+        writer.close()
+    if world.size > 1:  # lets anyone check that the ranks ended with the same weights
+        (out / f"weights_rank{world.rank}.sha256").write_text(_digest(model) + "\n")
+    distributed.close(world)
+    return out / LAST
+
+
+def _digest(model: nn.Module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _append_log(out: Path, row: dict) -> None:
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _writer(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is in the `train` extra; without it, log.jsonl still records everything
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def _progress(it, total: int, start: int, enabled: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        enabled = False
+    if not enabled:
+        class _Quiet:
+            def __iter__(self):
+                return iter(it)
+
+            def set_postfix(self, **_):
+                pass
+
+        return _Quiet()
+    return tqdm(it, total=total, initial=start, unit="step", dynamic_ncols=True)
