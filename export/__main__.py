@@ -2,6 +2,8 @@
 
     python -m export onnx --checkpoint PATH --out DIR [--image-size H W] [--iters 6] [--max-points N] [--opset 17] [--fp16]
     python -m export trt --onnx-dir DIR [--fp16] [--points MIN OPT MAX] [--workspace-gb G] [--timing-cache F]
+                         [--int8-calib DIR [--int8-graphs G ...] [--calib-frames N]]
+    python -m export calib --onnx-dir DIR --images FRAMES --out CACHE [--calib-frames N] [--points N] [--graphs G ...]
     python -m export audit --onnx-dir DIR [--fp16]
 """
 
@@ -9,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from rt_edge.backends.onnx_meta import GRAPHS
 
 
 def _onnx(args) -> int:
@@ -37,12 +42,25 @@ def _trt(args) -> int:
     try:
         res = build_engines(args.onnx_dir, args.out, fp16=args.fp16, int8_calib=args.int8_calib,
                             points=tuple(args.points) if args.points else None, workspace_gb=args.workspace_gb,
-                            timing_cache=args.timing_cache, plugin=args.plugin)
+                            timing_cache=args.timing_cache, plugin=args.plugin, int8_graphs=tuple(args.int8_graphs),
+                            calib_frames=args.calib_frames)
     except TensorRTUnavailable as e:
         print(f"export: error: {e}", file=sys.stderr)
         return 2
     print(f"built {', '.join(res['engines'].values())} ({res['meta']['precision']}, {res['meta']['device_name']}, "
           f"TensorRT {res['meta']['tensorrt_version']})")
+    return 0
+
+
+def _calib(args) -> int:
+    from .calibration import collect_calibration
+
+    m = collect_calibration(args.onnx_dir, args.images, args.out, max_frames=args.calib_frames, points=args.points,
+                            graphs=args.graphs)
+    size = sum(f.stat().st_size for f in Path(args.out).glob("*.npy")) / 2**20
+    counts = ", ".join(f"{g['batches']} {name}" for name, g in m["graphs"].items())
+    print(f"calibration batches: {counts} ({m['points']} points) from {len(m['sources'])} source(s) "
+          f"-> {args.out} ({size:.1f} MB)")
     return 0
 
 
@@ -80,13 +98,43 @@ def main(argv=None) -> int:
     t.add_argument("--onnx-dir", required=True, help="directory written by `python -m export onnx`")
     t.add_argument("--out", help="where to write the plans (default: the ONNX directory)")
     t.add_argument("--fp16", action="store_true", help="allow FP16 kernels")
-    t.add_argument("--int8-calib", metavar="DIR", help="INT8 calibration frames (not implemented yet)")
+    t.add_argument("--int8-calib", metavar="DIR",
+                   help="enable INT8 with entropy calibration (TensorRT's implicit INT8, deprecated since 10.1 but "
+                   "available in 10.x; needs a fast-INT8 device). DIR is a cache from `python -m export calib` "
+                   "(collected anywhere, no TensorRT needed), or a folder of images and/or videos collected here "
+                   "into OUT/calib with onnxruntime. Combine with --fp16 so non-INT8 layers run in FP16")
+    t.add_argument("--int8-graphs", nargs="+", default=["encoder"], choices=GRAPHS, metavar="GRAPH",
+                   help="graphs built with INT8 (default: encoder; the query graph only samples and the window "
+                   "step's coordinate arithmetic loses sub-pixel accuracy in INT8, so they stay FP16/FP32). "
+                   "For query or window_step the cache must hold --points OPT points per batch")
+    t.add_argument("--calib-frames", type=int, default=64, metavar="N",
+                   help="when --int8-calib is a folder of frames: most frames to collect (default 64)")
     t.add_argument("--points", nargs=3, type=int, metavar=("MIN", "OPT", "MAX"),
                    help="points profile (default: 1, min(256, max), the export's max_points)")
     t.add_argument("--workspace-gb", type=float, default=4.0, help="builder workspace limit (default 4)")
     t.add_argument("--timing-cache", metavar="FILE", help="read and update this timing cache")
     t.add_argument("--plugin", metavar="LIB", help="a TensorRT plugin library to load (e.g. the Corr4D plugin)")
     t.set_defaults(func=_trt)
+    c = sub.add_parser("calib", help="collect INT8 calibration batches for `export trt --int8-calib` (no TensorRT)",
+                       description="Write a calibration cache (calib.json + .npy) for an ONNX export: encoder inputs "
+                       "are the frames resized as the runtime does; query and window-step inputs are recorded "
+                       "while the fp32 export, run by onnxruntime through the real OnlineTracker, tracks a grid of "
+                       "--points points through the frames. Run it on any machine, copy CACHE to the device.")
+    c.add_argument("--onnx-dir", required=True, help="directory written by `python -m export onnx`")
+    c.add_argument("--images", required=True, metavar="FRAMES",
+                   help="folder of calibration frames: images in it (one sequence, in name order), video files "
+                   "(.mp4 .avi .mov .mkv .webm .m4v) and subfolders of images (one sequence each)")
+    c.add_argument("--out", required=True, metavar="CACHE", help="cache directory to write (new, empty or an "
+                   "earlier cache, which is replaced)")
+    c.add_argument("--calib-frames", type=int, default=64, metavar="N",
+                   help="most frames in all (the encoder batches), shared evenly between the sequences; the "
+                   "query / window batches are those that tracking them produces (default 64)")
+    c.add_argument("--points", type=int, metavar="N",
+                   help="points per query / window batch; must equal the OPT of `export trt --points` "
+                   "(default min(256, max_points), the build's default OPT)")
+    c.add_argument("--graphs", nargs="+", default=list(GRAPHS), choices=GRAPHS, metavar="GRAPH",
+                   help="graphs to collect for (default all three; `encoder` alone needs no onnxruntime run)")
+    c.set_defaults(func=_calib)
     a = sub.add_parser("audit", help="check an ONNX export against what TensorRT 10 can parse (no TensorRT needed)")
     a.add_argument("--onnx-dir", required=True)
     a.add_argument("--fp16", action="store_true", help="also check initialisers fit float16")
