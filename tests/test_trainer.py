@@ -111,3 +111,15 @@ def test_cli_errors_are_one_line(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"training: error: --data {tmp_path / 'none'} is not a directory of sequences"]
+
+
+def test_offline_variant_trains_on_clips_of_different_lengths(clips, tmp_path, one_torch_thread):
+    """Offline: one window over the whole clip; a batch of two clips of different lengths is padded."""
+    cfg = _config(clips, tmp_path / "off", variant="offline", steps=2, batch=2, frames=None, warmup=1)
+    data = KubricDataset(clips, "offline", size=SIZE, points=POINTS, train=True, augment=False)
+    lengths = {len(data.sample(k)["video"]) for k in range(4)}
+    assert len(lengths) > 1  # the batches mix lengths, so padding is exercised
+    last = train(cfg)
+    losses = _losses(tmp_path / "off")
+    assert sorted(losses) == [1, 2] and all(np.isfinite(v) for v in losses.values())
+    assert load_checkpoint(last).cfg == SMALL
