@@ -110,7 +110,8 @@ def test_cli_errors_are_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "training", "kubric", "--data", str(tmp_path / "none")], cwd=REPO,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == [f"training: error: --data {tmp_path / 'none'} is not a directory of sequences"]
+    msg = f"training: error: --data {tmp_path / 'none'} is not a directory of sequences"
+    assert r.stderr.strip().splitlines() == [msg]
 
 
 def test_offline_variant_trains_on_clips_of_different_lengths(clips, tmp_path, one_torch_thread):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -57,7 +57,6 @@ class TrainConfig:
     device: str | None = None
     progress: bool = True
     augment: bool = True
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.variant not in VARIANTS:
