@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -80,6 +81,8 @@ def test_checkpoint_has_the_published_layout_and_resume_is_exact(clips, tmp_path
     sa, sb = checkpoints.load(whole), checkpoints.load(resumed)
     assert sa["step"] == sb["step"] == 6
     assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    if importlib.util.find_spec("tensorboard") is not None:
+        assert list((tmp_path / "whole" / "tb").glob("events.out.tfevents.*"))
     model = load_checkpoint(whole)  # the runtime's loader reads it, config included
     assert model.cfg == SMALL
     assert list(model.state_dict()) == list(CoTracker3(SMALL).state_dict())
