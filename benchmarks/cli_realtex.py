@@ -35,7 +35,7 @@ def run(args) -> int:
         print(f"note: {NO_CHECKPOINT}")
     predictors["lk"] = lk_predictor(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb)
 
-    sequences = SequenceStream(args.videos, seed=args.seed, count=args.sequences, size=tuple(args.size),
+    sequences = SequenceStream(args.videos[0] if len(args.videos) == 1 else args.videos, seed=args.seed, count=args.sequences, size=tuple(args.size),
                                frames=args.frames, points=args.points)  # made while the bar runs
     timings: dict[str, float] = {}
     scores = evaluate(predictors, sequences, progress=True, timings=timings)
@@ -45,7 +45,7 @@ def run(args) -> int:
         print(f"{name:<10} {m['average_jaccard']:7.4f} {m['average_pts_within_thresh']:11.4f} "
               f"{m['occlusion_accuracy']:7.4f} {timings[name]:8.2f}")
     settings = dict(
-        videos=str(args.videos), sequences=sequences.names, seed=args.seed, size=list(args.size), frames=args.frames,
+        videos=[str(v) for v in args.videos], sequences=sequences.names, seed=args.seed, size=list(args.size), frames=args.frames,
         points=args.points, query_mode="first", raster=256,
         rt_edge=dict(checkpoint=str(args.checkpoint), backend=args.backend, iters=args.iters,
                      image_size=args.image_size, support=args.support) if args.checkpoint else None,
@@ -86,7 +86,8 @@ def register(sub) -> None:
         "(benchmarks/realtex.py). Score rt_edge (needs --checkpoint) and pyramidal Lucas-Kanade with the TAP-Vid "
         "metrics (query mode 'first', coordinates on the 256x256 raster). Writes {tracker: {average_jaccard, "
         "average_pts_within_thresh, occlusion_accuracy}} plus '_settings' to --out; same --seed, same file.")
-    p.add_argument("--videos", required=True, help="folder of videos (or one video file) to take textures from")
+    p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
+                   help="folder(s) of videos or video files to take textures from")
     p.add_argument("--checkpoint", help="rt_edge weights (without: rt_edge is skipped, default weights do not exist "
                    "yet); an export folder with --backend onnxruntime")
     p.add_argument("--out", required=True, help="result JSON")
