@@ -22,6 +22,14 @@ from rt_edge.model import CoTracker3, load_checkpoint
 from . import checkpoints, distributed
 from .evaluate import evaluate
 from .losses import sequence_losses
+from .run_utils import (
+    Unrolled,
+    append_log,
+    progress,
+    set_lr,
+    tensorboard_writer,
+    weights_digest,
+)
 from .schedule import warmup_cosine
 
 VARIANTS = ("online", "offline")
@@ -71,17 +79,6 @@ class TrainConfig:
             raise FileNotFoundError(f"--data {self.data} is not a directory of sequences")
 
 
-class _Unrolled(nn.Module):
-    """model.track as a forward, so DistributedDataParallel sees the whole unrolled clip."""
-
-    def __init__(self, model: CoTracker3, mode: str, iters: int):
-        super().__init__()
-        self.model, self.mode, self.iters = model, mode, iters
-
-    def forward(self, video: torch.Tensor, queries: torch.Tensor):
-        return self.model.track(video, queries, iters=self.iters, mode=self.mode, return_all_iters=True)[3]
-
-
 def build_model(cfg: TrainConfig) -> CoTracker3:
     if cfg.init:
         return load_checkpoint(cfg.init)
@@ -114,11 +111,6 @@ def _batch(data, first: int, count: int, device: str) -> dict[str, torch.Tensor]
     return {key: torch.stack([it[key] for it in items]).to(device) for key in ("video", "tracks", "visible", "queries")}
 
 
-def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for g in opt.param_groups:
-        g["lr"] = lr
-
-
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the last checkpoint (OUT/last.pth)."""
     cfg.validate()
@@ -138,7 +130,7 @@ def train(cfg: TrainConfig) -> Path:
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
-    net = _Unrolled(model, cfg.variant, cfg.iters)
+    net = Unrolled(model, cfg.variant, cfg.iters)
     if world.size > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.startswith("cuda") else None)
     data = _dataset(cfg, cfg.data, train=True)
@@ -146,18 +138,18 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.eval_data:
         ev = _dataset(cfg, cfg.eval_data, train=False)
         held_out = [ev.sample(k) for k in range(min(cfg.eval_clips, len(ev)))]
-    writer = _writer(out) if world.main else None
+    writer = tensorboard_writer(out) if world.main else None
     if world.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({**asdict(cfg), "model": model.cfg.to_dict(),
                                                     "world_size": world.size}, indent=2) + "\n")
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
-    bar = _progress(range(start, end), cfg.steps, start, enabled=cfg.progress and world.main)
+    bar = progress(range(start, end), cfg.steps, start, enabled=cfg.progress and world.main)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.startswith("cuda"))
     t0, last_log = time.perf_counter(), start
     for step in bar:
         lr = cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps)
-        _set_lr(opt, lr)
+        set_lr(opt, lr)
         batch = _batch(data, (step * world.size + world.rank) * cfg.batch, cfg.batch, device)
         with autocast:
             windows = net(batch["video"], batch["queries"])
@@ -180,13 +172,13 @@ def train(cfg: TrainConfig) -> Path:
                 writer.add_scalar("train/grad_norm", float(grad_norm), step + 1)
                 writer.add_scalar("train/steps_per_s", rate, step + 1)
                 t0, last_log = time.perf_counter(), step + 1
-            _append_log(out, {"step": step + 1, "lr": lr, **logged})
+            append_log(out, {"step": step + 1, "lr": lr, **logged})
         done = step + 1 == end
         if held_out and world.main and ((step + 1) % cfg.eval_every == 0 or done):
             model.eval()
             scores = evaluate(model, held_out, cfg.variant, cfg.iters)
             model.train()
-            _append_log(out, {"step": step + 1, "eval": scores})
+            append_log(out, {"step": step + 1, "eval": scores})
             if writer:
                 for k, v in scores.items():
                     writer.add_scalar(f"eval/{k}", v, step + 1)
@@ -195,46 +187,8 @@ def train(cfg: TrainConfig) -> Path:
     if writer:
         writer.close()
     if world.size > 1:  # lets anyone check that the ranks ended with the same weights
-        (out / f"weights_rank{world.rank}.sha256").write_text(_digest(model) + "\n")
+        (out / f"weights_rank{world.rank}.sha256").write_text(weights_digest(model) + "\n")
     distributed.close(world)
     return out / LAST
 
 
-def _digest(model: nn.Module) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _append_log(out: Path, row: dict) -> None:
-    with open(out / "log.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-def _writer(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is in the `train` extra; without it, log.jsonl still records everything
-        return None
-    return SummaryWriter(str(out / "tb"))
-
-
-def _progress(it, total: int, start: int, enabled: bool):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        enabled = False
-    if not enabled:
-        class _Quiet:
-            def __iter__(self):
-                return iter(it)
-
-            def set_postfix(self, **_):
-                pass
-
-        return _Quiet()
-    return tqdm(it, total=total, initial=start, unit="step", dynamic_ncols=True)

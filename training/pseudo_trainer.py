@@ -1,0 +1,302 @@
+"""Fine-tuning on unlabelled real videos with teacher pseudo-labels (CoTracker3 section 3.1 and appendix).
+
+The student starts from a (Kubric/synthetic-trained) checkpoint and learns the track loss of the
+supervised trainer only, against pseudo-labels, with the occlusion flags of the label weighting
+visible and occluded frames; the visibility/confidence head (`updateformer.vis_conf_head`) is
+frozen: requires_grad off and left out of the optimizer, so it stays bit-identical. AdamW at 5e-5
+with cosine decay and no warm-up, gradient clipping, bf16 autocast on CUDA.
+
+Clips are random temporal crops (online: a multiple of the window length) resized to --size,
+queried with SIFT (training.sift_queries). Labels (training.pseudo_labels) are either made on the
+fly, per batch (random selection: one teacher drawn per batch and only it runs), or read from a
+cache built once before training, each rank labelling the videos rank::world; teachers run on the
+CPU (the rt_edge_predictor of the benchmarks has no device option).
+
+As in the supervised trainer, the batch of every (step, rank) is a pure function of (seed, step,
+rank), so --stop-at / --resume continue exactly; torchrun gives data parallelism (DDP).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rt_edge.model import CoTracker3, load_checkpoint
+
+from . import checkpoints, distributed
+from .losses import sequence_losses
+from .pseudo_labels import (
+    SELECTIONS,
+    ClipSpec,
+    build_cache,
+    cached_clips,
+    draw_clip,
+    label_clip,
+    list_videos,
+    load_labelled,
+    select,
+    video_length,
+)
+from .run_utils import (
+    Unrolled,
+    append_log,
+    progress,
+    set_lr,
+    tensorboard_writer,
+    weights_digest,
+)
+from .schedule import warmup_cosine
+from .teachers import load_teachers, parse_spec
+from .trainer import LAST, VARIANTS
+
+FROZEN_PREFIX = "updateformer.vis_conf_head."
+ONLINE_WINDOWS = 4  # default online clip length in windows (64 frames for the published window of 16)
+
+
+@dataclass
+class PseudoConfig:
+    videos: str
+    teachers: list[str]
+    init: str
+    selection: str = "random"
+    verifier: str | None = None  # verifier checkpoint (selection "verifier")
+    cache: str | None = None  # label cache directory; None: label on the fly
+    clips_per_video: int = 4  # cached clips per video
+    out: str = "runs/pseudo"
+    variant: str = "online"
+    steps: int = 1000
+    batch: int = 1
+    size: tuple[int, int] = (384, 512)
+    clip_frames: int | None = None  # None: 4 windows online, one window offline
+    points: int = 384
+    keyframes: int = 8
+    iters: int = 4
+    lr: float = 5e-5
+    wd: float = 1e-5
+    clip: float = 1.0
+    bf16: bool = False
+    seed: int = 0
+    resume: bool = False
+    stop_at: int | None = None
+    save_every: int = 500
+    log_every: int = 10
+    attempts: int = 8  # on the fly: clips tried for a batch slot (next videos) when SIFT skips one
+    device: str | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"--selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if (self.selection == "verifier") != (self.verifier is not None):
+            raise ValueError("--verifier CKPT is needed with --selection verifier and only then "
+                             f"(selection {self.selection!r}, verifier {self.verifier!r})")
+        if self.verifier is not None and not Path(self.verifier).is_file():
+            raise FileNotFoundError(f"--verifier {self.verifier} not found")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        for name in ("steps", "batch", "iters", "save_every", "log_every", "points", "keyframes",
+                     "clips_per_video", "attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.wd < 0 or self.clip <= 0:
+            raise ValueError(f"need lr > 0, wd >= 0, clip > 0; got {self.lr}, {self.wd}, {self.clip}")
+        if not Path(self.init).is_file():
+            raise FileNotFoundError(f"--init {self.init} not found (a checkpoint to start the student from)")
+        if not self.teachers:
+            raise ValueError("give at least one teacher SPEC (--teachers)")
+        for spec in self.teachers:
+            parse_spec(spec)  # unknown kinds and bad options fail before anything is loaded
+        list_videos(self.videos)
+
+
+def freeze_vis_conf_head(model: CoTracker3) -> list[str]:
+    """requires_grad off for the visibility/confidence head; returns the frozen parameter names."""
+    names = [n for n, p in model.named_parameters() if n.startswith(FROZEN_PREFIX)]
+    if not names:
+        raise ValueError(f"model has no parameters under {FROZEN_PREFIX!r}; not a CoTracker3?")
+    for n, p in model.named_parameters():
+        if n.startswith(FROZEN_PREFIX):
+            p.requires_grad_(False)
+    return names
+
+
+def _clip_spec(cfg: PseudoConfig, model: CoTracker3) -> ClipSpec:
+    mc = model.cfg
+    T = cfg.clip_frames or (ONLINE_WINDOWS * mc.window_len if cfg.variant == "online" else mc.window_len)
+    if cfg.variant == "online" and T % mc.window_len:
+        raise ValueError(f"--clip-frames {T} must be a multiple of the online window length {mc.window_len}")
+    H, W = cfg.size
+    min_size = mc.stride * 2 ** (mc.corr_levels - 1)
+    if H % mc.stride or W % mc.stride or H < min_size or W < min_size:
+        raise ValueError(f"--size {H} {W}: both must be multiples of {mc.stride} and at least {min_size}")
+    return ClipSpec(frames=T, size=(H, W), points=cfg.points, keyframes=cfg.keyframes)
+
+
+class _OnTheFly:
+    """Batch slots labelled when drawn: slot k tries clips of videos k, k+1, ... (mod V) until SIFT keeps one."""
+
+    def __init__(self, cfg: PseudoConfig, spec: ClipSpec):
+        self.cfg, self.spec = cfg, spec
+        self.videos = list_videos(cfg.videos)
+        self.lengths = {v: video_length(v) for v in self.videos}
+        self.teachers = load_teachers(cfg.teachers)
+
+    def clip(self, slot: int) -> tuple[dict, list[str]]:
+        reasons = []
+        for a in range(self.cfg.attempts):
+            video = self.videos[(slot + a) % len(self.videos)]
+            clip, reason = draw_clip(video, self.lengths[video], np.random.default_rng([self.cfg.seed, slot, a]),
+                                     self.spec)
+            if clip is not None:
+                return clip, reasons
+            reasons.append(reason)
+        raise ValueError(f"SIFT skipped {self.cfg.attempts} clips in a row (last: {reasons[-1]}); the videos have "
+                         "too little texture at this --size, or lower --points")
+
+    def labelled(self, slot: int, teacher: int) -> tuple[dict, list[str]]:
+        clip, reasons = self.clip(slot)
+        if self.cfg.selection == "random":  # the batch's teacher, the only one that runs
+            tracks, occ = self.teachers[teacher](clip["frames"], clip["queries"])
+        else:
+            tracks, occ, _ = label_clip(clip, self.teachers, self.cfg.selection, None, self.cfg.verifier)
+        return {**clip, "tracks": tracks, "occluded": occ}, reasons
+
+
+class _Cached:
+    """Batch slot k reads cached clip k mod C; the selection is made from its stored candidates."""
+
+    def __init__(self, cfg: PseudoConfig, spec: ClipSpec, world: distributed.World):
+        self.cfg = cfg
+        videos = list_videos(cfg.videos)
+        self.stats = build_cache(cfg.cache, videos, lambda: load_teachers(cfg.teachers), cfg.teachers, spec, cfg.seed,
+                                 cfg.clips_per_video, world.rank, world.size, progress=cfg.progress)
+        if world.size > 1:
+            torch.distributed.barrier()  # every rank's share is on disk before anyone reads
+        self.files = cached_clips(cfg.cache, videos, cfg.clips_per_video)
+        if not self.files:
+            raise ValueError(f"no labelled clip in --cache {cfg.cache}: SIFT skipped every clip of the {len(videos)} "
+                             "videos (see the *.skip.json files); lower --points or use a larger --size")
+        self.without = [v.name for v in videos if not cached_clips(cfg.cache, [v], cfg.clips_per_video)]
+        self.skipped = sorted(Path(cfg.cache).glob("*.skip.json"))
+        self._chosen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # verifier labels, made once per clip
+
+    def labelled(self, slot: int, teacher: int) -> tuple[dict, list[str]]:
+        i = slot % len(self.files)
+        item = load_labelled(self.files[i])
+        cand, occ = item["candidates"], item["occluded"]
+        if self.cfg.selection == "random":
+            tracks, occluded = cand[teacher], occ[teacher]
+        elif self.cfg.selection == "verifier":
+            if i not in self._chosen:
+                self._chosen[i] = select("verifier", cand, occ, None, item["frames"], item["queries"],
+                                         self.cfg.verifier)[:2]
+            tracks, occluded = self._chosen[i]
+        else:
+            tracks, occluded, _ = select(self.cfg.selection, cand, occ, None)
+        return {**item, "tracks": tracks, "occluded": occluded}, []
+
+
+def _batch(items: list[dict], device: str) -> dict[str, torch.Tensor]:
+    """Labelled clips -> video (B, T, 3, H, W) float, queries (B, N, 3), tracks (B, T, N, 2), visible (B, T, N)."""
+    video = np.stack([it["frames"] for it in items]).transpose(0, 1, 4, 2, 3)
+    tracks = np.stack([it["tracks"] for it in items]).transpose(0, 2, 1, 3)
+    visible = ~np.stack([it["occluded"] for it in items]).transpose(0, 2, 1)
+    queries = np.stack([it["queries"] for it in items])
+    out = dict(video=torch.from_numpy(np.ascontiguousarray(video)).float(), queries=torch.from_numpy(queries).float(),
+               tracks=torch.from_numpy(np.ascontiguousarray(tracks)).float(),
+               visible=torch.from_numpy(np.ascontiguousarray(visible)))
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def train_pseudo(cfg: PseudoConfig) -> Path:
+    """Run (or resume) pseudo-label fine-tuning; returns OUT/last.pth (published layout, loadable by
+    rt_edge.model.load_checkpoint)."""
+    cfg.validate()
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    world = distributed.init(device)
+    if device.startswith("cuda") and world.size > 1:
+        device = f"cuda:{world.local_rank}"
+        torch.cuda.set_device(device)
+    out = Path(cfg.out)
+    torch.manual_seed(cfg.seed)
+    model = load_checkpoint(cfg.init).to(device).train()
+    spec = _clip_spec(cfg, model)
+    frozen = freeze_vis_conf_head(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.wd)
+    start = 0
+    if cfg.resume and (out / LAST).is_file():
+        state = checkpoints.load(out / LAST)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+    source = _Cached(cfg, spec, world) if cfg.cache else _OnTheFly(cfg, spec)
+    net = Unrolled(model, cfg.variant, cfg.iters)
+    if world.size > 1:
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.startswith("cuda") else None)
+    writer = tensorboard_writer(out) if world.main else None
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        info = {**asdict(cfg), "model": model.cfg.to_dict(), "clip": asdict(spec), "frozen": frozen,
+                "world_size": world.size}
+        if cfg.cache:
+            info["cache"] = {"clips": len(source.files), "skipped_clips": len(source.skipped),
+                             "videos_without_clips": source.without}
+            print(f"label cache {cfg.cache}: {len(source.files)} clips ({source.stats['labelled']} labelled by rank 0 "
+                  f"now), {len(source.skipped)} skipped by SIFT, videos without a clip: {source.without or 'none'}")
+        (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+    bar = progress(range(start, end), cfg.steps, start, enabled=cfg.progress and world.main)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.startswith("cuda"))
+    skipped_total = 0
+    for step in bar:
+        lr = cfg.lr * warmup_cosine(step, 0, cfg.steps)
+        set_lr(opt, lr)
+        teacher = int(np.random.default_rng([cfg.seed, step, world.rank]).integers(len(cfg.teachers)))
+        items, skipped = [], []
+        for b in range(cfg.batch):
+            item, reasons = source.labelled((step * world.size + world.rank) * cfg.batch + b, teacher)
+            items.append(item)
+            skipped += reasons
+        skipped_total += len(skipped)
+        batch = _batch(items, device)
+        with autocast:
+            windows = net(batch["video"], batch["queries"])
+        losses = sequence_losses(windows, batch["tracks"], batch["visible"], batch["queries"][..., 0].long(),
+                                 online=cfg.variant == "online")
+        opt.zero_grad(set_to_none=True)
+        losses["track"].backward()  # tracks only: visibility/confidence are not supervised
+        grad_norm = nn.utils.clip_grad_norm_(trainable, cfg.clip)
+        opt.step()
+        logged = {k: distributed.mean_across(world, v.detach()).item() for k, v in losses.items() if k != "total"}
+        if not math.isfinite(logged["track"]):
+            raise FloatingPointError(f"track loss became {logged['track']} at step {step}; lower --lr")
+        if world.main:
+            bar.set_postfix(track=f"{logged['track']:.3f}", lr=f"{lr:.2e}")
+            row = {"step": step + 1, "lr": lr, **logged, "grad_norm": float(grad_norm),
+                   "teacher": cfg.teachers[teacher] if cfg.selection == "random" else cfg.selection}
+            if skipped:
+                row["skipped"] = skipped
+            append_log(out, row)
+            if writer and ((step + 1) % cfg.log_every == 0 or step == start):
+                for k, v in logged.items():
+                    writer.add_scalar(f"pseudo/{k}", v, step + 1)
+                writer.add_scalar("train/lr", lr, step + 1)
+                writer.add_scalar("train/grad_norm", float(grad_norm), step + 1)
+        if world.main and ((step + 1) % cfg.save_every == 0 or step + 1 == end):
+            checkpoints.save(out / LAST, model, opt, step + 1)
+    if writer:
+        writer.close()
+    if world.main and not cfg.cache and skipped_total:
+        print(f"SIFT skipped {skipped_total} clips on rank 0 (reasons in {out / 'log.jsonl'})")
+    if world.size > 1:
+        (out / f"weights_rank{world.rank}.sha256").write_text(weights_digest(model) + "\n")
+    distributed.close(world)
+    return out / LAST
