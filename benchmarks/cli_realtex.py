@@ -34,19 +34,26 @@ def run(args) -> int:
         notes.append(NO_CHECKPOINT)
         print(f"note: {NO_CHECKPOINT}")
     predictors["lk"] = lk_predictor(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb)
+    if args.teachers:
+        from .pseudo_quality import label_predictors
 
-    sequences = SequenceStream(args.videos[0] if len(args.videos) == 1 else args.videos, seed=args.seed, count=args.sequences, size=tuple(args.size),
+        predictors.update(label_predictors(args.teachers, args.selections, args.verifier, args.seed))
+
+    videos = args.videos[0] if len(args.videos) == 1 else args.videos
+    sequences = SequenceStream(videos, seed=args.seed, count=args.sequences, size=tuple(args.size),
                                frames=args.frames, points=args.points)  # made while the bar runs
     timings: dict[str, float] = {}
     scores = evaluate(predictors, sequences, progress=True, timings=timings)
 
-    print(f"{'tracker':<10} {'AJ':>7} {'<delta_avg':>11} {'OA':>7} {'s/seq':>8}")
+    width = max(10, *map(len, scores))
+    print(f"{'tracker':<{width}} {'AJ':>7} {'<delta_avg':>11} {'OA':>7} {'s/seq':>8}")
     for name, m in scores.items():
-        print(f"{name:<10} {m['average_jaccard']:7.4f} {m['average_pts_within_thresh']:11.4f} "
+        print(f"{name:<{width}} {m['average_jaccard']:7.4f} {m['average_pts_within_thresh']:11.4f} "
               f"{m['occlusion_accuracy']:7.4f} {timings[name]:8.2f}")
     settings = dict(
-        videos=[str(v) for v in args.videos], sequences=sequences.names, seed=args.seed, size=list(args.size), frames=args.frames,
-        points=args.points, query_mode="first", raster=256,
+        videos=[str(v) for v in args.videos], sequences=sequences.names, seed=args.seed, size=list(args.size),
+        frames=args.frames, points=args.points, teachers=args.teachers,
+        selections=args.selections if args.teachers else None, verifier=args.verifier, query_mode="first", raster=256,
         rt_edge=dict(checkpoint=str(args.checkpoint), backend=args.backend, iters=args.iters,
                      image_size=args.image_size, support=args.support) if args.checkpoint else None,
         lk=dict(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb), notes=notes,
@@ -106,4 +113,9 @@ def register(sub) -> None:
     p.add_argument("--lk-win", type=int, default=21, help="Lucas-Kanade window (21 px)")
     p.add_argument("--lk-levels", type=int, default=3, help="Lucas-Kanade pyramid levels above the image (3)")
     p.add_argument("--lk-fb", type=float, default=1.0, help="Lucas-Kanade forward-backward threshold (1.0 px)")
+    p.add_argument("--teachers", nargs="+", metavar="SPEC", help="also score pseudo-labels: each teacher alone "
+                   "(training.teachers SPECs: lk[:win=..], ckpt:PATH, onnx:DIR) and their combinations")
+    p.add_argument("--selections", nargs="+", default=["random", "mean", "median"],
+                   help="how teachers are combined (random mean median verifier; default random mean median)")
+    p.add_argument("--verifier", metavar="CKPT", help="verifier checkpoint for --selections verifier")
     p.set_defaults(func=run)
