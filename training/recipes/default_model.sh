@@ -21,6 +21,6 @@ for v in apple backpack paragliding; do ln -sf "$(cd ../shared/videos && pwd)/$v
 [ -f "$RUN/heldout/synthetic.json" ] || "$PY" -m training synthetic --out "$RUN/heldout" --sequences 8 --frames 32 \
     --size 192 192 --seed 2 --points 256 --backgrounds "$RUN/backgrounds"
 OMP_NUM_THREADS=${THREADS:-2} "$PY" -m training kubric --data "$RUN/data" --variant online \
-    --model-config training/recipes/default_model.json --size 128 128 --frames 24 --points 96 --iters 4 \
-    --steps "$STEPS" --warmup 500 --lr 5e-4 --seed "$SEED" --save-every 100 --eval-data "$RUN/heldout" \
+    --model-config training/recipes/default_model.json --size 128 128 --frames 24 --points 64 --iters 4 \
+    --steps "$STEPS" --warmup 200 --lr 5e-4 --seed "$SEED" --save-every 100 --eval-data "$RUN/heldout" \
     --eval-every 500 --out "$RUN/train" --resume ${1:+--stop-at "$1"}
