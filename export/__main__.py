@@ -1,6 +1,7 @@
 """`python -m export onnx ...`: per-window ONNX graphs for deployment.
 
     python -m export onnx --checkpoint PATH --out DIR [--image-size H W] [--iters 6] [--max-points N] [--opset 17] [--fp16]
+                          [--corr4d-plugin]
     python -m export trt --onnx-dir DIR [--fp16] [--points MIN OPT MAX] [--workspace-gb G] [--timing-cache F]
                          [--int8-calib DIR [--int8-graphs G ...] [--calib-frames N]]
     python -m export calib --onnx-dir DIR --images FRAMES --out CACHE [--calib-frames N] [--points N] [--graphs G ...]
@@ -21,7 +22,8 @@ def _onnx(args) -> int:
     from .to_onnx import export_onnx
 
     meta = export_onnx(args.checkpoint, args.out, image_size=args.image_size, iters=args.iters,
-                       max_points=args.max_points, opset=args.opset, fp16=args.fp16)
+                       max_points=args.max_points, opset=args.opset, fp16=args.fp16,
+                       corr4d_plugin=args.corr4d_plugin)
     report = check_export(args.out)
     H, W = meta["image_size"]
     print(f"exported {args.checkpoint} -> {args.out} ({H}x{W}, window {meta['window_len']}, iters {meta['iters']}, "
@@ -90,6 +92,10 @@ def main(argv=None) -> int:
     o.add_argument("--fp16", action="store_true",
                    help="compute in float16 inside the graphs (float32 inputs/outputs; half the file size). "
                    "Meant for GPU runtimes; coordinates lose precision (see README)")
+    o.add_argument("--corr4d-plugin", action="store_true",
+                   help="emit window_step's 4D correlations as custom rt_edge::Corr4D nodes, implemented by the "
+                   "TensorRT plugin librt_edge_corr4d_plugin.so (load it with `export trt --plugin`); such graphs "
+                   "do not run on onnxruntime. Default: standard ONNX ops only")
     o.set_defaults(func=_onnx)
     t = sub.add_parser("trt", help="build TensorRT 10 engines from an ONNX export (on the target device)",
                        description="Build encoder.plan, query.plan and window_step.plan with an optimisation "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from rt_edge.backends import check_image_size
 from rt_edge.backends.onnx_meta import FORMAT, META_FILE
 from rt_edge.model import CoTracker3, load_checkpoint
 
+from .corr4d_onnx import corr4d_as_custom_node
 from .fp16 import to_float16
 from .graphs import EncoderGraph, QueryGraph, WindowStepGraph
 
@@ -42,10 +44,12 @@ def _shapes(args: tuple, names: list[str], dynamic: dict[str, dict[int, str]]) -
 
 
 def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, iters: int = 6,
-                max_points: int = 1024, opset: int = 17, fp16: bool = False) -> dict:
+                max_points: int = 1024, opset: int = 17, fp16: bool = False, corr4d_plugin: bool = False) -> dict:
     """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx and DIR/meta.json; returns the meta.
 
     fp16: the graphs compute in float16 (inputs and outputs stay float32); see export.fp16.
+    corr4d_plugin: window_step's correlations become rt_edge::Corr4D nodes for the TensorRT plugin (see
+    export.corr4d_onnx); such graphs do not run on onnxruntime.
     """
     if opset < 16:
         raise ValueError(f"opset must be >= 16 (GridSample), got {opset}")
@@ -85,7 +89,8 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     meta_graphs = {}
     for name, (module, args, ins, outs, dyn) in graphs.items():
         path = out / f"{name}.onnx"
-        _export(module, args, path, ins, outs, dyn, opset)
+        with corr4d_as_custom_node(opset) if corr4d_plugin else contextlib.nullcontext():
+            _export(module, args, path, ins, outs, dyn, opset)
         if fp16:
             onnx.save(to_float16(onnx.load(str(path))), str(path))
         with torch.no_grad():
@@ -97,7 +102,7 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     meta = {
         "format": FORMAT, "rt_edge_version": rt_edge.__version__, "torch_version": torch.__version__,
         "config": cfg.to_dict(), "image_size": [H, W], "window_len": S, "window_step": cfg.window_step,
-        "iters": iters, "opset": opset, "max_points": max_points, "fp16": fp16,
+        "iters": iters, "opset": opset, "max_points": max_points, "fp16": fp16, "corr4d_plugin": corr4d_plugin,
         "checkpoint_sha256": src_hash, "graphs": meta_graphs,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")

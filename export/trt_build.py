@@ -117,6 +117,9 @@ def build_engines(onnx_dir: str | Path, out_dir: str | Path | None = None, fp16:
     OUT/calib (needs onnxruntime unless int8_graphs is the encoder only); INT8 for int8_graphs only.
     """
     meta = read_meta(onnx_dir)
+    if meta.get("corr4d_plugin") and not plugin:
+        raise ValueError("this export has rt_edge::Corr4D nodes: pass --plugin librt_edge_corr4d_plugin.so "
+                         "(built by CMake with -DTensorRT_ROOT=...)")
     points = points or (1, min(256, meta["max_points"]), meta["max_points"])
     shapes = profile_shapes(meta, points)
     int8_graphs = check_graph_names(int8_graphs, "--int8-graphs") if int8_calib else ()
@@ -172,5 +175,7 @@ def build_engines(onnx_dir: str | Path, out_dir: str | Path | None = None, fp16:
     precision = precision_label(flags)
     em = engine_metadata(trt.__version__, caps["device_name"], caps["compute_capability"], precision, points,
                          meta.get("checkpoint_sha256"))
+    if plugin:
+        em["plugin"] = str(Path(plugin).resolve())
     write_engine_meta(out, em)
     return {"engines": built, "meta": em, "profile": json.loads(json.dumps(shapes))}

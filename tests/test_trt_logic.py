@@ -81,3 +81,33 @@ def test_audit_finds_what_tensorrt_would_reject(tmp_path):
 def test_tensorrt_backend_without_tensorrt_says_so(tmp_path):
     with pytest.raises(ValueError, match="needs TensorRT 10"):
         rt_edge.OnlineTracker.load(tmp_path, backend="tensorrt")
+
+
+def test_plugin_library_comes_from_the_env_or_the_build():
+    from rt_edge.backends.trt_meta import PLUGIN_ENV, plugin_library
+
+    plain, fused = {"corr4d_plugin": False}, {"corr4d_plugin": True}
+    assert plugin_library(plain, {}, {}) is None
+    assert plugin_library(fused, {"plugin": "/b/lib.so"}, {}) == "/b/lib.so"
+    assert plugin_library(fused, {"plugin": "/b/lib.so"}, {PLUGIN_ENV: "/e/lib.so"}) == "/e/lib.so"
+    with pytest.raises(ValueError, match=PLUGIN_ENV):
+        plugin_library(fused, {}, {})
+
+
+def test_trt_build_of_a_plugin_export_needs_the_plugin_before_anything_else(tmp_path):
+    import json
+
+    from export.trt_build import build_engines
+
+    from rt_edge.backends.onnx_meta import GRAPHS
+
+    from .conftest import SMALL
+
+    graphs = {g: {"file": f"{g}.onnx", "inputs": {"image": [1, 3, 64, 96]}} for g in GRAPHS}
+    for g in GRAPHS:
+        (tmp_path / f"{g}.onnx").write_bytes(b"")
+    meta = {"format": "rt-edge-onnx/1", "config": SMALL.to_dict(), "image_size": [64, 96], "iters": 1,
+            "max_points": 8, "window_len": SMALL.window_len, "graphs": graphs, "corr4d_plugin": True}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="--plugin"):
+        build_engines(tmp_path, fp16=True)

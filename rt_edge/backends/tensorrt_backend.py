@@ -10,6 +10,7 @@ hardware: TensorRT cannot be installed on the development, CI or lent GPU machin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ..config import ModelConfig
 from .base import HostQueries
 from .onnx_meta import read_meta
-from .trt_meta import ENGINE_FILES, check_engine_compatible, read_engine_meta
+from .trt_meta import ENGINE_FILES, check_engine_compatible, plugin_library, read_engine_meta
 
 
 def _check(result):
@@ -61,8 +62,11 @@ class TrtExecutor(HostQueries):
         props = _check(cudart.cudaGetDeviceProperties(0))
         check_engine_compatible(em, trt.__version__, props.name.decode().strip("\x00"), (props.major, props.minor))
         self.max_points = int(em["points_profile"][2])
+        plugin = plugin_library(meta, em, dict(os.environ))
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(logger)
+        if plugin:
+            runtime.get_plugin_registry().load_library(str(plugin))
         self.engines, self.contexts = {}, {}
         for graph, fname in ENGINE_FILES.items():
             engine = runtime.deserialize_cuda_engine((self.dir / fname).read_bytes())

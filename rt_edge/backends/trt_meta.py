@@ -21,6 +21,19 @@ def engine_metadata(trt_version: str, device_name: str, compute_capability, prec
             "points_profile": list(points), "checkpoint_sha256": checkpoint_sha256}
 
 
+PLUGIN_ENV = "RT_EDGE_TRT_PLUGIN"
+
+
+def plugin_library(export_meta: dict[str, Any], engine_meta: dict[str, Any], env: dict[str, str]) -> str | None:
+    """The TensorRT plugin library to load before deserialising: $RT_EDGE_TRT_PLUGIN, else the one the plans
+    were built with (engine.json "plugin"). ValueError when the export has rt_edge::Corr4D nodes and none is known."""
+    path = env.get(PLUGIN_ENV) or engine_meta.get("plugin")
+    if export_meta.get("corr4d_plugin") and not path:
+        raise ValueError(f"this export has rt_edge::Corr4D nodes: set {PLUGIN_ENV} to the built "
+                         "librt_edge_corr4d_plugin.so (or build the plans with `export trt --plugin LIB`)")
+    return path or None
+
+
 def write_engine_meta(out_dir: str | Path, meta: dict[str, Any]) -> Path:
     path = Path(out_dir) / ENGINE_META
     path.write_text(json.dumps(meta, indent=2) + "\n")

@@ -6,6 +6,8 @@ output layout, so the two are interchangeable inside `window_step`.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .sampling import bilinear_sample, neighbourhood, sample_at_frames
@@ -27,6 +29,21 @@ def corr4d(fmap: torch.Tensor, coords: torch.Tensor, query_feats: torch.Tensor, 
     sampled = sampled.reshape(B, T, C, N, K * K).permute(0, 3, 1, 4, 2).reshape(B * N, T * K * K, C)
     support = query_feats.reshape(B * N, K * K, C).transpose(1, 2)
     return torch.bmm(sampled, support).reshape(B, N, T, K**4).transpose(1, 2)
+
+
+def corr4d_auto(fmap: torch.Tensor, coords: torch.Tensor, query_feats: torch.Tensor, radius: int) -> torch.Tensor:
+    """`corr4d`, run by the fused CUDA kernel (optional `kernels` package, built) when the tensors are on CUDA."""
+    fused = _fused_corr4d() if fmap.is_cuda else None
+    return (fused or corr4d)(fmap, coords, query_feats, radius)
+
+
+@functools.lru_cache(maxsize=1)
+def _fused_corr4d():
+    try:  # lazy and optional: rt_edge runs without kernels/ or without its compiled library
+        from kernels.op import cuda_ready, model_corr4d
+    except ImportError:
+        return None
+    return model_corr4d if cuda_ready() else None
 
 
 def support_features(fmap: torch.Tensor, frame_index: torch.Tensor, xy: torch.Tensor, radius: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from .correlation import corr4d, support_features
+from .correlation import corr4d_auto, support_features
 from .embeddings import fourier_encode, resample_time_embedding, time_embedding
 from .encoder import FeatureEncoder, build_pyramid, init_encoder_weights, l2_normalise
 from .transformer import Mlp, UpdateFormer, init_transformer_weights
@@ -80,7 +80,7 @@ class CoTracker3(nn.Module):
         for _ in range(iters):
             feat_coords = feat_coords.detach()
             corr = [
-                self.corr_mlp(corr4d(level, feat_coords / 2**lvl, query_feats[:, :, lvl], cfg.corr_radius))
+                self.corr_mlp(corr4d_auto(level, feat_coords / 2**lvl, query_feats[:, :, lvl], cfg.corr_radius))
                 for lvl, level in enumerate(pyramid)
             ]
             fwd = torch.cat([feat_coords[:, :-1] - feat_coords[:, 1:], feat_coords.new_zeros(B, 1, N, 2)], dim=1)
