@@ -5,29 +5,14 @@ Each subcommand lives in its own module benchmarks/cli_<name>.py exposing `regis
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import pkgutil
 import sys
 from pathlib import Path
 
-
-def _commands() -> list[str]:
-    here = Path(__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("cli_"))
+from rt_edge.subcommands import run
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    for name in _commands():
-        importlib.import_module(f"benchmarks.{name}").register(sub)
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"benchmarks: error: {e}", file=sys.stderr)
-        return 2
+    return run("benchmarks", Path(__file__).parent, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

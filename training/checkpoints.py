@@ -15,8 +15,6 @@ from rt_edge.model import CoTracker3
 def save(path: str | os.PathLike, model: CoTracker3, optimizer: torch.optim.Optimizer | None, step: int,
          extra: dict[str, Any] | None = None) -> Path:
     """Write atomically (a crash mid-write leaves the previous file intact)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "config": model.cfg.to_dict(),
@@ -25,6 +23,13 @@ def save(path: str | os.PathLike, model: CoTracker3, optimizer: torch.optim.Opti
         **({"optimizer": optimizer.state_dict()} if optimizer is not None else {}),
         **(extra or {}),
     }
+    return save_atomic(state, path)
+
+
+def save_atomic(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """torch.save through a temporary file: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)

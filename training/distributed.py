@@ -30,6 +30,16 @@ def init(device: str) -> World:
     return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def setup(device: str | None) -> tuple[World, str]:
+    """(world, device) for a training process: cuda when available unless told, one GPU per local rank."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    world = init(device)
+    if device.startswith("cuda") and world.size > 1:
+        device = f"cuda:{world.local_rank}"
+        torch.cuda.set_device(device)
+    return world, device
+
+
 def mean_across(world: World, value: torch.Tensor) -> torch.Tensor:
     """The mean of a scalar over all ranks (for logging; gradients are averaged by DDP)."""
     if world.size == 1:

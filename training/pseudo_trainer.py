@@ -218,11 +218,7 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
     """Run (or resume) pseudo-label fine-tuning; returns OUT/last.pth (published layout, loadable by
     rt_edge.model.load_checkpoint)."""
     cfg.validate()
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    world = distributed.init(device)
-    if device.startswith("cuda") and world.size > 1:
-        device = f"cuda:{world.local_rank}"
-        torch.cuda.set_device(device)
+    world, device = distributed.setup(cfg.device)
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)
     model = load_checkpoint(cfg.init).to(device).train()

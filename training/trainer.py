@@ -114,11 +114,7 @@ def _batch(data, first: int, count: int, device: str) -> dict[str, torch.Tensor]
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the last checkpoint (OUT/last.pth)."""
     cfg.validate()
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    world = distributed.init(device)
-    if device.startswith("cuda") and world.size > 1:
-        device = f"cuda:{world.local_rank}"
-        torch.cuda.set_device(device)
+    world, device = distributed.setup(cfg.device)
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()

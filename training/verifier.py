@@ -52,6 +52,7 @@ from rt_edge.model import CoTracker3, load_checkpoint
 from rt_edge.model.encoder import FeatureEncoder
 from rt_edge.model.sampling import bilinear_sample, neighbourhood, sample_at_frames
 
+from .checkpoints import save_atomic
 from .corruptions import KINDS, CorruptionConfig, make_candidates
 
 FORMAT = "rt_edge.verifier"
@@ -297,8 +298,6 @@ def from_tracker(tracker: Any, cfg: VerifierConfig = VerifierConfig()) -> Verifi
 def save_verifier(path: str | os.PathLike, verifier: Verifier, step: int = 0,
                   optimizer: torch.optim.Optimizer | None = None) -> Path:
     """Write the verifier (weights incl. its encoder, both configs, step, optimizer for resume) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "format": FORMAT,
         "config": verifier.cfg.to_dict(),
@@ -308,10 +307,7 @@ def save_verifier(path: str | os.PathLike, verifier: Verifier, step: int = 0,
         "torch_rng": torch.get_rng_state(),
         **({"optimizer": optimizer.state_dict()} if optimizer is not None else {}),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_atomic(state, path)
 
 
 def _read(path: str | os.PathLike) -> dict[str, Any]:
