@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.train_throughput import throughput
 from rt_edge.model import CoTracker3, load_checkpoint
 from training import checkpoints
 from training.evaluate import evaluate
@@ -83,6 +84,8 @@ def test_checkpoint_has_the_published_layout_and_resume_is_exact(clips, tmp_path
     assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
     if importlib.util.find_spec("tensorboard") is not None:
         assert list((tmp_path / "whole" / "tb").glob("events.out.tfevents.*"))
+    timed = throughput(tmp_path / "whole", skip=1)  # the per-step clock each log row carries
+    assert timed["steps_timed"] == 4 and timed["s_per_step"] > 0 and timed["variant"] == "online"
     model = load_checkpoint(whole)  # the runtime's loader reads it, config included
     assert model.cfg == SMALL
     assert list(model.state_dict()) == list(CoTracker3(SMALL).state_dict())

@@ -143,6 +143,7 @@ def train(cfg: TrainConfig) -> Path:
     bar = progress(range(start, end), cfg.steps, start, enabled=cfg.progress and world.main)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.startswith("cuda"))
     t0, last_log = time.perf_counter(), start
+    run_start = t0
     for step in bar:
         lr = cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps)
         set_lr(opt, lr)
@@ -168,7 +169,10 @@ def train(cfg: TrainConfig) -> Path:
                 writer.add_scalar("train/grad_norm", float(grad_norm), step + 1)
                 writer.add_scalar("train/steps_per_s", rate, step + 1)
                 t0, last_log = time.perf_counter(), step + 1
-            append_log(out, {"step": step + 1, "lr": lr, **logged})
+            row = {"step": step + 1, "lr": lr, **logged, "time_s": time.perf_counter() - run_start}
+            if device.startswith("cuda"):
+                row["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+            append_log(out, row)
         done = step + 1 == end
         if held_out and world.main and ((step + 1) % cfg.eval_every == 0 or done):
             model.eval()
