@@ -50,6 +50,7 @@ def mean_across(world: World, value: torch.Tensor) -> torch.Tensor:
 
 
 def close(world: World) -> None:
+    """Wait for every rank, then tear the group down (callers drop their DDP wrappers first)."""
     if world.size > 1 and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

@@ -294,5 +294,6 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
         print(f"SIFT skipped {skipped_total} clips on rank 0 (reasons in {out / 'log.jsonl'})")
     if world.size > 1:
         (out / f"weights_rank{world.rank}.sha256").write_text(weights_digest(model) + "\n")
+    del net  # DDP's reducer holds the process group: release it before the group is destroyed
     distributed.close(world)
     return out / LAST

@@ -188,6 +188,7 @@ def train(cfg: TrainConfig) -> Path:
         writer.close()
     if world.size > 1:  # lets anyone check that the ranks ended with the same weights
         (out / f"weights_rank{world.rank}.sha256").write_text(weights_digest(model) + "\n")
+    del net  # DDP's reducer holds the process group: release it before the group is destroyed
     distributed.close(world)
     return out / LAST
 
