@@ -40,6 +40,13 @@ def setup(device: str | None) -> tuple[World, str]:
     return world, device
 
 
+def wrap(net: torch.nn.Module, world: World, device: str) -> torch.nn.Module:
+    """DistributedDataParallel around `net` under torchrun; `net` itself in a world of one."""
+    if world.size == 1:
+        return net
+    return torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.startswith("cuda") else None)
+
+
 def mean_across(world: World, value: torch.Tensor) -> torch.Tensor:
     """The mean of a scalar over all ranks (for logging; gradients are averaged by DDP)."""
     if world.size == 1:

@@ -226,17 +226,9 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
     frozen = freeze_vis_conf_head(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.wd)
-    start = 0
-    if cfg.resume and (out / LAST).is_file():
-        state = checkpoints.load(out / LAST)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
+    start = checkpoints.resume(out / LAST, model, opt) if cfg.resume and (out / LAST).is_file() else 0
     source = _Cached(cfg, spec, world) if cfg.cache else _OnTheFly(cfg, spec)
-    net = Unrolled(model, cfg.variant, cfg.iters)
-    if world.size > 1:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.startswith("cuda") else None)
+    net = distributed.wrap(Unrolled(model, cfg.variant, cfg.iters), world, device)
     writer = tensorboard_writer(out) if world.main else None
     if world.main:
         out.mkdir(parents=True, exist_ok=True)

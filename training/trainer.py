@@ -119,16 +119,8 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
-    start = 0
-    if cfg.resume and (out / LAST).is_file():
-        state = checkpoints.load(out / LAST)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
-    net = Unrolled(model, cfg.variant, cfg.iters)
-    if world.size > 1:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.startswith("cuda") else None)
+    start = checkpoints.resume(out / LAST, model, opt) if cfg.resume and (out / LAST).is_file() else 0
+    net = distributed.wrap(Unrolled(model, cfg.variant, cfg.iters), world, device)
     data = _dataset(cfg, cfg.data, train=True)
     held_out = None
     if cfg.eval_data:

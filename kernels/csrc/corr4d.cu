@@ -91,6 +91,20 @@ __device__ __forceinline__ float sample_tap(const T* __restrict__ plane, const C
 
 // ------------------------------------------------------------------------------------------------ naive kernel
 // One thread per output value: samples all C channels of its tap and dots them with one query row.
+// The first FG threads place point n in frames t0..t0+nf-1 (the rest of the group gets empty cells).
+template <typename T, int FG>
+__device__ __forceinline__ void load_cells(const Params& p, Cell* cells, int b, int n, int t0, int nf, int W, int H) {
+  const int tid = threadIdx.x;
+  if (tid < FG) {
+    Cell c{0, 0, 0.f, 0.f};
+    if (tid < nf) {
+      const long long pt = ((long long)b * p.T + t0 + tid) * p.N + n;
+      c = make_cell(load_coord<T>(p, 2 * pt), load_coord<T>(p, 2 * pt + 1), W, H, p.radius);
+    }
+    cells[tid] = c;
+  }
+}
+
 template <typename T>
 __global__ void corr4d_naive_kernel(Params p) {
   const int K = 2 * p.radius + 1, KK = K * K;
@@ -174,14 +188,7 @@ __global__ void __launch_bounds__(Simt<K>::THREADS) corr4d_simt_kernel(Params p)
 
   for (int t0 = t_begin; t0 < t_end; t0 += FG) {
     const int nf = min(FG, t_end - t0);
-    if (tid < FG) {
-      Cell c{0, 0, 0.f, 0.f};
-      if (tid < nf) {
-        const long long pt = ((long long)b * p.T + t0 + tid) * p.N + n;
-        c = make_cell(load_coord<T>(p, 2 * pt), load_coord<T>(p, 2 * pt + 1), W, H, p.radius);
-      }
-      cells[tid] = c;
-    }
+    load_cells<T, FG>(p, cells, b, n, t0, nf, W, H);
     float acc[K][K];
 #pragma unroll
     for (int u = 0; u < K; ++u)
@@ -303,14 +310,7 @@ __global__ void __launch_bounds__(Mma<K>::THREADS) corr4d_mma_kernel(Params p) {
 
   for (int t0 = t_begin; t0 < t_end; t0 += FG) {
     const int nf = min(FG, t_end - t0);
-    if (tid < FG) {
-      Cell c{0, 0, 0.f, 0.f};
-      if (tid < nf) {
-        const long long pt = ((long long)b * p.T + t0 + tid) * p.N + n;
-        c = make_cell(load_coord<T>(p, 2 * pt), load_coord<T>(p, 2 * pt + 1), W, H, p.radius);
-      }
-      cells[tid] = c;
-    }
+    load_cells<T, FG>(p, cells, b, n, t0, nf, W, H);
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[TPW];
 #pragma unroll
     for (int s = 0; s < TPW; ++s) wmma::fill_fragment(acc[s], 0.f);
