@@ -13,6 +13,8 @@ SPEC forms (fields separated by ':'; options as comma-separated key=value):
                                       OPTS: support, backward
   trt:DIR[:OPTS]                      the same directory with TensorRT plans (needs tensorrt)
   lk[:OPTS]                           OpenCV pyramidal Lucas-Kanade; OPTS: win=21, levels=3, fb=1.0
+  flow[:OPTS]                         chained dense optical flow (benchmarks.flow_tracker);
+                                      OPTS: method=dis|farneback, fb=1.0
   NAME                                a callable registered with register_teacher(NAME, fn)
 backward=1 (the default) also tracks each point before its query frame, so labels exist on every
 frame (mean/median/verifier selection and offline students use them); backward=0 halves the cost
@@ -29,7 +31,7 @@ import numpy as np
 
 Teacher = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-BUILTIN = ("ckpt", "onnx", "trt", "lk")
+BUILTIN = ("ckpt", "onnx", "trt", "lk", "flow")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _REGISTRY: dict[str, Teacher] = {}
 
@@ -38,6 +40,7 @@ _OPTIONS = {
     "onnx": {"support": str, "backward": "bool"},
     "trt": {"support": str, "backward": "bool"},
     "lk": {"win": int, "levels": int, "fb": float},
+    "flow": {"method": str, "fb": float},
 }
 
 
@@ -97,9 +100,9 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict]:
     if kind not in BUILTIN:
         if kind in _REGISTRY and not rest:
             return kind, None, {}
-        known = ", ".join([*(f"{k}:..." for k in BUILTIN[:3]), "lk", *registered_teachers()])
+        known = ", ".join([*(f"{k}:..." for k in BUILTIN[:3]), "lk", "flow", *registered_teachers()])
         raise ValueError(f"unknown teacher {spec!r}; expected one of {known}")
-    if kind == "lk":
+    if kind in ("lk", "flow"):
         return kind, None, _options(kind, rest, spec)
     fields = rest.split(":")
     if not fields[0]:
@@ -166,6 +169,10 @@ def load_teacher(spec: str) -> Teacher:
 
         return _checked(spec, lk_predictor(win_size=opts.get("win", 21), levels=opts.get("levels", 3),
                                            fb_threshold=opts.get("fb", 1.0)))
+    if kind == "flow":
+        from benchmarks.flow_tracker import flow_predictor
+
+        return _checked(spec, flow_predictor(method=opts.get("method", "dis"), fb_threshold=opts.get("fb", 1.0)))
     return _checked(spec, _model_teacher(kind, path, opts))
 
 
