@@ -57,7 +57,7 @@ def _changed_run(changed: np.ndarray, query_t: int) -> np.ndarray:
     return idx if idx[0] > query_t else idx[::-1]  # ordered away from the query
 
 
-@pytest.mark.parametrize("kind", ["drift", "jump", "frozen", "switch", "occlusion"])
+@pytest.mark.parametrize("kind", ["drift", "jump", "frozen", "lost", "switch", "occlusion"])
 def test_each_corruption_has_its_shape_and_size(kind):
     tracks, occ = _scene()
     n, q = 3, 17
@@ -75,6 +75,8 @@ def test_each_corruption_has_its_shape_and_size(kind):
             continue
         np.testing.assert_array_equal(flags[~moved], occ[n][~moved])
         seg = _changed_run(moved, q)
+        if kind == "lost":  # frozen as below, and flagged occluded over the whole run
+            assert flags[seg].all() and not occ[n][seg].all()  # flags changed, not already set
         if kind == "drift":  # grows linearly to `a` at the far end, one direction
             np.testing.assert_allclose(np.linalg.norm(offset[seg], axis=-1), a * np.arange(1, len(seg) + 1) / len(seg))
             unit = offset[seg] / np.linalg.norm(offset[seg], axis=-1, keepdims=True)
@@ -82,7 +84,7 @@ def test_each_corruption_has_its_shape_and_size(kind):
         elif kind == "jump":
             np.testing.assert_allclose(offset[seg], np.broadcast_to(offset[seg[0]], offset[seg].shape))
             assert np.linalg.norm(offset[seg[0]]) == pytest.approx(a)
-        elif kind == "frozen":  # stuck at the last good frame, the neighbour of the run on the query side
+        if kind in ("frozen", "lost"):  # stuck at the last good frame, the neighbour of the run on the query side
             good = seg[0] - 1 if seg[0] > q else seg[0] + 1
             np.testing.assert_array_equal(xy[seg], np.broadcast_to(tracks[n, good], xy[seg].shape))
         elif kind == "switch":  # another point's positions and flags, the one whose distance at onset is nearest a
@@ -146,6 +148,27 @@ def test_candidates_deterministic_selectable_and_clean():
     assert (noisy.clean == -1).all() and (noisy.kinds != CLEAN).all()
     with pytest.raises(ValueError, match="kinds"):
         CorruptionConfig(kinds=("teleport",))
+
+
+def test_duplicated_corruptions_share_the_track_before_noise():
+    tracks, occ = _scene(T=20, N=40)
+    q = np.arange(40) % 20
+    base = dict(clean_prob=0.0, noise_px=0.0, magnitude=(2.0, 64.0))
+    dup = make_candidates(np.random.default_rng(7), tracks, occ, q, 4, CorruptionConfig(dup_prob=1.0, **base))
+    # every slot after the first repeats an earlier one: all four equal, flags and kinds too
+    for m in range(1, 4):
+        np.testing.assert_array_equal(dup.tracks[m], dup.tracks[0])
+        np.testing.assert_array_equal(dup.occluded[m], dup.occluded[0])
+        np.testing.assert_array_equal(dup.kinds[m], dup.kinds[0])
+    indep = make_candidates(np.random.default_rng(7), tracks, occ, q, 4, CorruptionConfig(dup_prob=0.0, **base))
+    same = [np.array_equal(indep.tracks[1, n], indep.tracks[0, n]) for n in range(40)]
+    assert sum(same) < 10  # independent draws rarely coincide (occlusion flips leave positions alone)
+    half = make_candidates(np.random.default_rng(8), tracks, occ, q, 4, CorruptionConfig(dup_prob=0.5, **base))
+    copies = [any(np.array_equal(half.tracks[j, n], half.tracks[i, n]) for i in range(j))
+              for n in range(40) for j in range(1, 4)]
+    assert 0.3 < np.mean(copies) < 0.8  # about half of the 120 later slots are copies
+    with pytest.raises(ValueError, match="dup_prob"):
+        CorruptionConfig(dup_prob=1.5)
 
 
 # ---------------------------------------------------------------- the model

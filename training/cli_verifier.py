@@ -9,7 +9,8 @@ def run(args) -> int:
     cfg = VerifierTrainConfig(
         data=args.data, tracker=args.tracker, out=args.out, steps=args.steps, lr=args.lr, wd=args.wd,
         warmup=args.warmup, candidates=args.candidates, size=tuple(args.size), frames=args.frames, points=args.points,
-        kinds=tuple(args.kinds), magnitude=tuple(args.magnitude), clean_prob=args.clean_prob, dim=args.dim,
+        kinds=tuple(args.kinds), magnitude=tuple(args.magnitude), clean_prob=args.clean_prob,
+        dup_prob=args.dup_prob, dim=args.dim,
         layers=args.layers, seed=args.seed, resume=args.resume, save_every=args.save_every, log_every=args.log_every,
         augment=not args.no_augment, device=args.device, progress=not args.quiet,
     )
@@ -50,6 +51,8 @@ def register(sub) -> None:
                    help="corruption size range in pixels, log-uniform (default 1 128)")
     p.add_argument("--clean-prob", type=float, default=0.5, help="share of queries with the clean track among their "
                    "candidates (default 0.5)")
+    p.add_argument("--dup-prob", type=float, default=0.25, help="chance that a corrupted candidate repeats an "
+                   "earlier one's corruption: real teachers make correlated errors (default 0.25)")
     p.add_argument("--dim", type=int, default=96, help="token width (default 96)")
     p.add_argument("--layers", type=int, default=2, help="rounds of candidate + temporal attention (default 2)")
     p.add_argument("--seed", type=int, default=0)

@@ -21,6 +21,15 @@ itself is never affected. Kinds (magnitudes `a` drawn log-uniform in `magnitude`
   root-mean-square offset length is `a`.
 - frozen: stuck at the last good position (the frame before the onset, on the query side) over
   the segment; the error is the point's own motion (the magnitude is not used).
+- lost: frozen, and flagged occluded over the segment: a tracker with a failure check (LK's
+  forward-backward test) that has lost the point holds its last position and says so. Real
+  teachers' occlusion flags carry this information; without this kind the verifier only ever
+  sees flags that are uninformative about position (the occlusion kind).
+
+Real teachers make correlated errors (two LK settings lose a point on the same frame and hold the
+same stale position), so agreement between candidates is no proof: with probability `dup_prob` a
+corrupted candidate repeats the corruption of an earlier corrupted candidate of the same query
+(the same track before noise), and only its noise differs.
 
 Every candidate, the clean one included, also carries small tracker noise (`noise_px`, per-axis
 std) on all frames but the query frame, so the clean track is not recognisable by being exact.
@@ -34,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("drift", "jump", "switch", "occlusion", "jitter", "frozen")
+KINDS = ("drift", "jump", "switch", "occlusion", "jitter", "frozen", "lost")
 CLEAN = -1  # kind code of the uncorrupted candidate
 
 
@@ -47,6 +56,7 @@ class CorruptionConfig:
     clean_prob: float = 0.5  # chance that one of a query's M candidates is the clean track
     combine_prob: float = 0.25  # chance that a corrupted candidate gets a second corruption on top
     noise_px: float = 0.5  # per-axis std of the small noise every candidate carries
+    dup_prob: float = 0.25  # chance that a corrupted candidate repeats an earlier corrupted one (correlated errors)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kinds", tuple(self.kinds))
@@ -56,7 +66,7 @@ class CorruptionConfig:
         lo, hi = self.magnitude
         if not 0 < lo <= hi:
             raise ValueError(f"magnitude must be (lo, hi) pixels with 0 < lo <= hi, got {self.magnitude}")
-        for name in ("clean_prob", "combine_prob"):
+        for name in ("clean_prob", "combine_prob", "dup_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.noise_px < 0:
@@ -129,8 +139,10 @@ def corrupt(rng: np.random.Generator, kind: str, track: np.ndarray, occluded: np
         occluded[seg[start:start + length]] ^= True
     elif kind == "jitter":
         track[seg] += rng.normal(0.0, magnitude / np.sqrt(2.0), size=(n, 2))
-    elif kind == "frozen":
+    elif kind in ("frozen", "lost"):
         track[seg] = track[good]
+        if kind == "lost":
+            occluded[seg] = True
     return track, occluded
 
 
@@ -163,7 +175,9 @@ def make_candidates(rng: np.random.Generator, tracks: np.ndarray, occluded: np.n
     tracks (N, T, 2) pixels, occluded (N, T) bool, query_t (N,) int query frames. For each query,
     with probability cfg.clean_prob one slot (uniformly placed) holds the clean track; the others
     each get one corruption (a second one with probability cfg.combine_prob), kinds uniform over
-    cfg.kinds, magnitudes log-uniform in cfg.magnitude. All get cfg.noise_px noise off the query frame.
+    cfg.kinds, magnitudes log-uniform in cfg.magnitude, or, with probability cfg.dup_prob when an
+    earlier slot is corrupted, a copy of a random earlier corrupted slot. All get cfg.noise_px noise
+    off the query frame.
     """
     tracks = np.asarray(tracks, dtype=np.float64)
     occluded = np.asarray(occluded, dtype=bool)
@@ -187,6 +201,11 @@ def make_candidates(rng: np.random.Generator, tracks: np.ndarray, occluded: np.n
             clean[n] = int(rng.integers(m))
         for j in range(m):
             if j == clean[n]:
+                continue
+            corrupted = [i for i in range(j) if i != clean[n]]
+            if corrupted and cfg.dup_prob > 0 and rng.random() < cfg.dup_prob:
+                src = corrupted[int(rng.integers(len(corrupted)))]
+                out_xy[j, n], out_occ[j, n], kinds[j, n] = out_xy[src, n], out_occ[src, n], kinds[src, n]
                 continue
             count = 2 if rng.random() < cfg.combine_prob else 1
             for c in range(count):

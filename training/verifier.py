@@ -440,6 +440,7 @@ class VerifierTrainConfig:
     kinds: tuple[str, ...] = KINDS
     magnitude: tuple[float, float] = (1.0, 128.0)
     clean_prob: float = 0.5
+    dup_prob: float = 0.25
     dim: int = 96
     layers: int = 2
     seed: int = 0
@@ -465,7 +466,8 @@ class VerifierTrainConfig:
             raise FileNotFoundError(f"--tracker checkpoint not found: {self.tracker}")
 
     def corruption(self) -> CorruptionConfig:
-        return CorruptionConfig(kinds=tuple(self.kinds), magnitude=tuple(self.magnitude), clean_prob=self.clean_prob)
+        return CorruptionConfig(kinds=tuple(self.kinds), magnitude=tuple(self.magnitude), clean_prob=self.clean_prob,
+                                dup_prob=self.dup_prob)
 
 
 def training_example(data, k: int, seed: int, m: int, corruption: CorruptionConfig) -> dict[str, torch.Tensor]:
