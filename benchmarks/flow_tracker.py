@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .lk import _check_inputs
+from .lk import _check_inputs, both_ways
 from .trackers import Predictor
 
 METHODS = ("dis", "farneback")
@@ -61,24 +61,18 @@ def track_flow(video: np.ndarray, queries: np.ndarray, method: str = "dis", fb_t
     if method not in METHODS or not fb_threshold > 0:
         raise ValueError(f"need method in {METHODS} and fb_threshold > 0; got {method!r}, {fb_threshold}")
     video, queries = _check_inputs(video, queries)
-    T, n, hw = len(video), len(queries), video.shape[1:3]
+    T, hw = len(video), video.shape[1:3]
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video]
     flow = _flow_fn(method)
     fwd = [flow(gray[t], gray[t + 1]) for t in range(T - 1)]  # t -> t+1
     bwd = [flow(gray[t + 1], gray[t]) for t in range(T - 1)]  # t+1 -> t
-    tracks = np.zeros((n, T, 2), np.float32)
-    occluded = np.zeros((n, T), bool)
-    frames = np.round(queries[:, 0]).astype(np.int64)
-    for t0 in np.unique(frames):
-        sel = np.flatnonzero(frames == t0)
-        xy0 = queries[sel, 1:]
-        ahead, ahead_occ = _chain(fwd[t0:], bwd[t0:], xy0, hw, fb_threshold)  # frames t0 .. T-1
-        back, back_occ = _chain(bwd[:t0][::-1], fwd[:t0][::-1], xy0, hw, fb_threshold)  # frames t0 .. 0
-        tracks[sel, t0:] = ahead.transpose(1, 0, 2)
-        occluded[sel, t0:] = ahead_occ.T
-        tracks[sel, : t0 + 1] = back[::-1].transpose(1, 0, 2)
-        occluded[sel, : t0 + 1] = back_occ[::-1].T
-    return tracks, occluded
+
+    def leg(t0: int, xy0: np.ndarray, ahead: bool) -> tuple[np.ndarray, np.ndarray]:
+        if ahead:  # frames t0 .. T-1
+            return _chain(fwd[t0:], bwd[t0:], xy0, hw, fb_threshold)
+        return _chain(bwd[:t0][::-1], fwd[:t0][::-1], xy0, hw, fb_threshold)  # frames t0 .. 0
+
+    return both_ways(queries, T, leg)
 
 
 def flow_predictor(method: str = "dis", fb_threshold: float = 1.0) -> Predictor:

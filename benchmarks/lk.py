@@ -76,18 +76,28 @@ def track_lk(video: np.ndarray, queries: np.ndarray, win_size: int = 21, levels:
     if win_size < 3 or levels < 0 or not fb_threshold > 0:
         raise ValueError(f"need win_size >= 3, levels >= 0, fb_threshold > 0; got {win_size}, {levels}, {fb_threshold}")
     video, queries = _check_inputs(video, queries)
-    T, n = len(video), len(queries)
+    T = len(video)
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video]
     lk = dict(winSize=(win_size, win_size), maxLevel=levels,
               criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, max_iter, eps))
-    tracks = np.zeros((n, T, 2), np.float32)
-    occluded = np.zeros((n, T), bool)
+    def leg(t0: int, xy0: np.ndarray, ahead: bool) -> tuple[np.ndarray, np.ndarray]:
+        return _track_one_way(gray[t0:] if ahead else gray[t0::-1], xy0, lk, fb_threshold)
+
+    return both_ways(queries, T, leg)
+
+
+def both_ways(queries: np.ndarray, T: int, leg) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks (N, T, 2) float32 and occluded (N, T) of every query, forward from its frame to T-1 and
+    backward to 0. leg(t0, xy0 (n, 2), ahead) -> (xy (K, n, 2), occluded (K, n)) follows the points
+    of query frame t0 away from it (frames t0, t0+1, ... when ahead, else t0, t0-1, ...)."""
+    tracks = np.zeros((len(queries), T, 2), np.float32)
+    occluded = np.zeros((len(queries), T), bool)
     frames = np.round(queries[:, 0]).astype(np.int64)
     for t0 in np.unique(frames):
         sel = np.flatnonzero(frames == t0)
         xy0 = queries[sel, 1:]
-        fwd, fwd_occ = _track_one_way(gray[t0:], xy0, lk, fb_threshold)  # frames t0 .. T-1
-        bwd, bwd_occ = _track_one_way(gray[t0::-1], xy0, lk, fb_threshold)  # frames t0 .. 0
+        fwd, fwd_occ = leg(int(t0), xy0, True)  # frames t0 .. T-1
+        bwd, bwd_occ = leg(int(t0), xy0, False)  # frames t0 .. 0
         tracks[sel, t0:] = fwd.transpose(1, 0, 2)
         occluded[sel, t0:] = fwd_occ.T
         tracks[sel, : t0 + 1] = bwd[::-1].transpose(1, 0, 2)
