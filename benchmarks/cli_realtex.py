@@ -114,7 +114,8 @@ def register(sub) -> None:
     p.add_argument("--lk-levels", type=int, default=3, help="Lucas-Kanade pyramid levels above the image (3)")
     p.add_argument("--lk-fb", type=float, default=1.0, help="Lucas-Kanade forward-backward threshold (1.0 px)")
     p.add_argument("--teachers", nargs="+", metavar="SPEC", help="also score pseudo-labels: each teacher alone "
-                   "(training.teachers SPECs: lk[:win=..], ckpt:PATH, onnx:DIR) and their combinations")
+                   "(training.teachers SPECs: lk[:win=..], flow[:method=..], ckpt:PATH, onnx:DIR)"
+                   " and their combinations")
     p.add_argument("--selections", nargs="+", default=["random", "mean", "median"],
                    help="how teachers are combined (random mean median verifier; default random mean median)")
     p.add_argument("--verifier", metavar="CKPT", help="verifier checkpoint for --selections verifier")

@@ -47,7 +47,8 @@ def register(sub) -> None:
         "teachers' majority vote.")
     p.add_argument("source", nargs="?", help="video file or image folder (default: the shipped sample clip)")
     p.add_argument("--teachers", nargs="+", required=True, metavar="SPEC",
-                   help="trackers: ckpt:PATH[:online|offline], onnx:DIR, lk[:win=21,levels=3,fb=1.0], registered names")
+                   help="trackers: ckpt:PATH[:online|offline], onnx:DIR, lk[:win=21,levels=3,fb=1.0], "
+                   "flow[:method=dis|farneback,fb=1.0], registered names")
     p.add_argument("--verifier", metavar="CKPT", help="verifier checkpoint (for --selection verifier)")
     p.add_argument("--selection", default="verifier", choices=["verifier", "mean", "median", "random"])
     p.add_argument("--grid", type=int, default=10, help="an N x N grid queried on frame 0 (default 10)")

@@ -43,7 +43,8 @@ def register(sub) -> None:
                    "or of image folders")
     p.add_argument("--teachers", required=True, nargs="+", metavar="SPEC",
                    help="teachers: ckpt:PATH[:online|offline][:iters=6,size=HxW,support=joint,backward=1], "
-                   "onnx:DIR, trt:DIR, lk[:win=21,levels=3,fb=1.0], or a name registered by an --import module")
+                   "onnx:DIR, trt:DIR, lk[:win=21,levels=3,fb=1.0], "
+                   "flow[:method=dis|farneback,fb=1.0], or a name registered by an --import module")
     p.add_argument("--init", required=True, metavar="CKPT", help="student checkpoint to start from (config included)")
     p.add_argument("--selection", choices=["random", "verifier", "mean", "median"], default="random",
                    help="random: one teacher per batch (the paper); mean/median: per-frame coordinate-wise over "
