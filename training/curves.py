@@ -86,9 +86,10 @@ def plot_curves(logs: list[RunLog], path: str | Path, window: int = 50) -> None:
         ax_loss.plot(log.steps, smooth(y, window), color=c, lw=1.8, label=f"{log.name}: median of {window}")
         if log.evals:
             s = [step for step, _ in log.evals]
-            for key, style in (("average_jaccard", "o-"), ("average_pts_within_thresh", "s--")):
+            for key, label, style in (("average_jaccard", "AJ", "o-"),
+                                      ("average_pts_within_thresh", "delta_avg", "s--")):
                 if all(key in e for _, e in log.evals):
-                    ax_eval.plot(s, [e[key] for _, e in log.evals], style, color=c, label=f"{log.name}: {key}")
+                    ax_eval.plot(s, [e[key] for _, e in log.evals], style, color=c, label=f"{log.name}: {label}")
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("track loss (Huber, px)")
