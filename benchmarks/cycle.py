@@ -41,8 +41,9 @@ def cycle_errors(predictor: Predictor, video: np.ndarray, queries: np.ndarray) -
     video: (T, H, W, 3) uint8, T >= 2; queries: (N, 3) rows (t, x, y) px with t = 0, or (N, 2) rows (x, y).
     Returns per-point arrays: `errors` (N,) px between the returned frame-0 position and the query;
     `visible_throughout` (N,) bool, visible in every frame of both legs; `end` (N, 2) the forward leg's
-    last-frame position (the backward leg's query); `returned` (N, 2); `end_inside` (N,) bool, end within
-    [0, W-1] x [0, H-1].
+    last-frame position; `returned` (N, 2); `end_inside` (N,) bool, end within [0, W-1] x [0, H-1].
+    The backward leg starts from `end` clamped into the frame (trackers refuse queries outside it), so a
+    point the forward leg carried out of the frame returns from the nearest border pixel.
     """
     video = np.asarray(video)
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) < 2:
@@ -59,7 +60,7 @@ def cycle_errors(predictor: Predictor, video: np.ndarray, queries: np.ndarray) -
     fwd, fwd_occ = _check_prediction(*predictor(video, q), n, T, "forward")
     end = fwd[:, -1]
     reversed_video = np.ascontiguousarray(video[::-1])  # its frame 0 is the clip's last frame
-    q_back = np.concatenate([np.zeros((n, 1)), end], axis=1)
+    q_back = np.concatenate([np.zeros((n, 1)), np.clip(end, 0, [W - 1, H - 1])], axis=1)
     bwd, bwd_occ = _check_prediction(*predictor(reversed_video, q_back), n, T, "backward")
     returned = bwd[:, -1]  # the reversed clip's last frame is the clip's frame 0
     return dict(

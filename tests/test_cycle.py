@@ -74,11 +74,32 @@ def test_biased_predictor_error_adds_up_over_both_legs():
     q + (2 b (T-1), 0), so the cycle error is 2 b (T-1) = 28 px for b = 2, T = 8 (not b (T-1): the legs
     are chained; the oracle raises if the backward video is not the exact reversal)."""
     clip = _translation_clip()
-    q = grid_queries(HW, 3, 20)
+    q = grid_queries(HW, 3, 30)  # far enough from the border that every end stays inside
     r = cycle_errors(_oracle(clip, bias_px_per_frame=2.0), clip, q)
+    assert r["end_inside"].all()
     np.testing.assert_allclose(r["end"], q[:, 1:] + (T - 1) * STEP + [2 * (T - 1), 0], atol=1e-9)
     np.testing.assert_allclose(r["returned"], q[:, 1:] + [4 * (T - 1), 0], atol=1e-9)
     np.testing.assert_allclose(r["errors"], 4 * (T - 1), atol=1e-9)
+
+
+def test_backward_leg_starts_inside_the_frame():
+    """A forward leg that carries points past the border (bias 12 px/frame: x ends 84 px right of the query)
+    hands the backward leg queries clamped to the frame; `end` keeps the true end, `end_inside` flags it."""
+    clip = _translation_clip()
+    q = grid_queries(HW, 3, 20)
+    seen = []
+    oracle = _oracle(clip, bias_px_per_frame=12.0)
+
+    def predict(video, queries):
+        seen.append(queries.copy())
+        return oracle(video, queries)
+
+    r = cycle_errors(predict, clip, q)
+    end = q[:, 1:] + (T - 1) * STEP + [12 * (T - 1), 0]
+    np.testing.assert_allclose(r["end"], end, atol=1e-9)
+    assert not r["end_inside"].any()  # every x ends beyond 95
+    np.testing.assert_allclose(seen[1][:, 1:], np.clip(end, 0, [HW[1] - 1, HW[0] - 1]), atol=1e-9)
+    np.testing.assert_allclose(r["returned"], seen[1][:, 1:] - (T - 1) * STEP + [12 * (T - 1), 0], atol=1e-9)
 
 
 def test_lk_cycle_on_translation_is_subpixel():
