@@ -70,3 +70,19 @@ def test_cli_prints_plots_and_writes_json(tmp_path, capsys):
     assert "7 steps" in out and "102.0" in out and "56.0" in out and "step 7: held-out AJ 0.300" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert json.loads(js.read_text())[0]["track_loss_median_last"] == 56.0
+
+
+def test_pseudo_runs_log_the_track_loss_only(tmp_path):
+    (tmp_path / "log.jsonl").write_text("".join(
+        json.dumps({"step": s, "lr": 5e-5, "track": 10.0 - s, "visibility": 0.3, "teacher": "lk"}) + "\n"
+        for s in (1, 2, 3)))
+    log = read_log(tmp_path)
+    np.testing.assert_array_equal(log.losses["track"], [9, 8, 7])
+    assert "total" not in log.losses
+    assert summary(log, window=2)["track_loss_median_last"] == 7.5
+
+
+def test_window_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["curves", "run", "--window", "0"])
+    assert "must be >= 1, got 0" in capsys.readouterr().err

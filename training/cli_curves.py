@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -30,17 +31,17 @@ def run(args) -> int:
 def _window(text: str) -> int:
     v = int(text)
     if v < 1:
-        raise ValueError(f"--window must be >= 1, got {v}")
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
     return v
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "curves", help="plot the loss and held-out scores of training runs",
-        description="Read OUT/log.jsonl of one or more `python -m training kubric` runs (steps repeated by a "
-        "resumed run count once, the later rows winning), print each run's median track loss at its start and "
-        "end and its held-out evaluations, and optionally plot them: track loss per step (raw and a running "
-        "median, log scale) beside held-out AJ and delta_avg.")
+        description="Read OUT/log.jsonl of one or more `python -m training kubric` or `pseudo` runs (steps "
+        "repeated by a resumed run count once, the later rows winning), print each run's median track loss at its "
+        "start and end and its held-out evaluations, and optionally plot them: track loss per step (raw and a "
+        "running median, log scale) beside held-out AJ and delta_avg.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training output folders (or log.jsonl files)")
     p.add_argument("--out", metavar="F.png", help="write the plot here")
     p.add_argument("--json", metavar="F.json", help="write the summaries here")

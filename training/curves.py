@@ -41,12 +41,13 @@ def read_log(run_dir: str | Path) -> RunLog:
             raise ValueError(f"{path}:{n}: not a JSON row ({e})") from None
         if "eval" in row:
             evals[int(row["step"])] = {k: float(v) for k, v in row["eval"].items()}
-        elif "total" in row:
+        elif "track" in row or "total" in row:  # kubric rows log every loss, pseudo rows the track loss
             train[int(row["step"])] = row
     if not train:
         raise ValueError(f"{path}: no training step logged")
     steps = np.array(sorted(train), dtype=np.int64)
-    losses = {k: np.array([float(train[s][k]) for s in steps]) for k in LOSSES if k in train[int(steps[0])]}
+    losses = {k: np.array([float(train[s].get(k, np.nan)) for s in steps]) for k in LOSSES
+              if k in train[int(steps[0])]}
     return RunLog(str(run_dir), steps, losses, sorted(evals.items()))
 
 
@@ -59,9 +60,13 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.array([np.median(v[max(0, i + 1 - window) : i + 1]) for i in range(len(v))])
 
 
+def _track(log: RunLog) -> np.ndarray:
+    return log.losses["track"] if "track" in log.losses else log.losses["total"]
+
+
 def summary(log: RunLog, window: int = 100) -> dict:
     """Steps logged, the median track loss over the first and last `window` steps, and the eval rows."""
-    track = log.losses.get("track", log.losses["total"])
+    track = _track(log)
     w = min(window, len(track))
     return {"run": log.name, "steps": int(log.steps[-1]), "steps_logged": len(log.steps),
             "track_loss_median_first": float(np.median(track[:w])),
@@ -81,7 +86,7 @@ def plot_curves(logs: list[RunLog], path: str | Path, window: int = 50) -> None:
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, log in enumerate(logs):
         c = colours[i % len(colours)]
-        y = log.losses.get("track", log.losses["total"])
+        y = _track(log)
         ax_loss.plot(log.steps, y, color=c, alpha=0.2, lw=0.7)
         ax_loss.plot(log.steps, smooth(y, window), color=c, lw=1.8, label=f"{log.name}: median of {window}")
         if log.evals:
