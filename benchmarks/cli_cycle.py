@@ -83,17 +83,10 @@ def run(args) -> int:
 
 def _rt_edge(args):
     """The project's tracker, the checkpoint loaded once for every clip and both legs."""
-    import torch
+    from .trackers import load_for_backend, rt_edge_predictor
 
-    from rt_edge.model import load_checkpoint
-
-    from .trackers import rt_edge_predictor
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_checkpoint(args.checkpoint)
     # backward=False: every query is on frame 0 of the clip it is tracked in
-    return rt_edge_predictor(model, backend="torch", mode="online",
+    return rt_edge_predictor(load_for_backend(args.checkpoint, "torch", args.threads), backend="torch", mode="online",
                              image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
                              backward=False)
 

@@ -68,21 +68,12 @@ def run(args) -> int:
 
 def _rt_edge(args):
     """The project's tracker on these settings, the checkpoint loaded once for every sequence."""
-    from .trackers import rt_edge_predictor
+    from .trackers import load_for_backend, rt_edge_predictor
 
-    checkpoint = args.checkpoint
-    if args.backend == "torch":
-        import torch
-
-        from rt_edge.model import load_checkpoint
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        checkpoint = load_checkpoint(checkpoint)
     # backward=False: with query mode "first" no frame before a query is scored
-    return rt_edge_predictor(checkpoint, backend=args.backend, mode="online",
-                             image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
-                             support=args.support, backward=False)
+    return rt_edge_predictor(load_for_backend(args.checkpoint, args.backend, args.threads), backend=args.backend,
+                             mode="online", image_size=tuple(args.image_size) if args.image_size else None,
+                             iters=args.iters, support=args.support, backward=False)
 
 
 def register(sub) -> None:

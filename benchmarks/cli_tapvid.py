@@ -34,20 +34,15 @@ def _check_args(args) -> None:
 
 def run(args) -> int:
     from .tapvid_eval import evaluate, format_table
-    from .trackers import rt_edge_predictor
+    from .trackers import load_for_backend, rt_edge_predictor
 
     _check_args(args)
     examples = load_examples(args.dataset, args.data, args.mode, limit=args.limit, coords=args.coords)
-    model = args.checkpoint
+    model = load_for_backend(args.checkpoint, args.backend, args.threads)  # once, not per video
     versions = {}
     if args.backend == "torch":
         import torch
 
-        from rt_edge.model import load_checkpoint
-
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        model = load_checkpoint(args.checkpoint)  # once, not per video
         versions["torch"] = torch.__version__
     else:
         import onnxruntime

@@ -20,6 +20,11 @@ from .trackers import Predictor
 METHODS = ("dis", "farneback")
 
 
+def _check_options(method: str, fb_threshold: float) -> None:
+    if method not in METHODS or not fb_threshold > 0:
+        raise ValueError(f"need method in {METHODS} and fb_threshold > 0; got {method!r}, {fb_threshold}")
+
+
 def _flow_fn(method: str):
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -58,8 +63,7 @@ def track_flow(video: np.ndarray, queries: np.ndarray, method: str = "dis", fb_t
 
     Returns tracks (N, T, 2) (x, y) px float32 and occluded (N, T) bool; see the module docstring.
     """
-    if method not in METHODS or not fb_threshold > 0:
-        raise ValueError(f"need method in {METHODS} and fb_threshold > 0; got {method!r}, {fb_threshold}")
+    _check_options(method, fb_threshold)
     video, queries = _check_inputs(video, queries)
     T, hw = len(video), video.shape[1:3]
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video]
@@ -77,8 +81,7 @@ def track_flow(video: np.ndarray, queries: np.ndarray, method: str = "dis", fb_t
 
 def flow_predictor(method: str = "dis", fb_threshold: float = 1.0) -> Predictor:
     """A Predictor (video, queries) -> (tracks (N, T, 2), occluded (N, T)) running `track_flow`."""
-    if method not in METHODS or not fb_threshold > 0:
-        raise ValueError(f"need method in {METHODS} and fb_threshold > 0; got {method!r}, {fb_threshold}")
+    _check_options(method, fb_threshold)
 
     def run(video: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return track_flow(video, queries, method=method, fb_threshold=fb_threshold)

@@ -17,6 +17,21 @@ Predictor = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 SUPPORT_MODES = ("joint", "single")
 
 
+def load_for_backend(checkpoint: str, backend: str = "torch", threads: int = 0) -> Any:
+    """What `rt_edge_predictor` should hold: for torch, the model loaded once (so every clip and every
+    leg reuses it instead of reloading the file) with `threads` torch threads (0: torch's default);
+    for the other backends, the export folder path as given."""
+    if backend != "torch":
+        return checkpoint
+    import torch
+
+    from rt_edge.model import load_checkpoint
+
+    if threads:
+        torch.set_num_threads(threads)
+    return load_checkpoint(checkpoint)
+
+
 def rt_edge_predictor(checkpoint: Any = None, backend: str = "torch", mode: str = "online", image_size=None,
                       iters: int = 6, support: str = "joint", backward: bool = True) -> Predictor:
     """The project's tracker through `rt_edge.api.track_video`.
