@@ -14,6 +14,7 @@ from rt_edge.model import CoTracker3, load_checkpoint
 from rt_edge.video import VideoWriter, read_frames
 from training import checkpoints
 from training.__main__ import main as training_main
+from training.clip_augment import TRANSFORMS
 from training.pseudo_labels import (
     ClipSpec,
     build_cache,
@@ -301,13 +302,14 @@ def test_cli_end_to_end_with_cache(videos, small_ckpt, tmp_path, capsys, one_tor
     argv = ["pseudo", "--videos", str(videos), "--teachers", "lk", f"ckpt:{small_ckpt}:size=64x64,iters=1",
             "--init", str(small_ckpt), "--selection", "median", "--cache", str(cache), "--clips-per-video", "1",
             "--steps", "2", "--size", *map(str, SIZE), "--clip-frames", str(FRAMES), "--points", str(POINTS),
-            "--iters", "1", "--out", str(out), "--device", "cpu", "--quiet"]
+            "--iters", "1", "--augment", "--out", str(out), "--device", "cpu", "--quiet"]
     assert training_main(argv) == 0
     assert "last checkpoint:" in capsys.readouterr().out
     model = load_checkpoint(out / "last.pth")
     assert model.cfg == SMALL
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["track"]) for r in rows)
+    assert all(len(r["transforms"]) == 1 and set(r["transforms"][0]) <= set(TRANSFORMS) for r in rows)
     assert len(list(cache.glob("*.npz"))) == 2
     config = json.loads((out / "config.json").read_text())
     assert config["cache"]["clips"] == 2 and config["frozen"] == [f"{FROZEN_PREFIX}weight", f"{FROZEN_PREFIX}bias"]

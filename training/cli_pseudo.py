@@ -19,7 +19,7 @@ def run(args) -> int:
         batch=args.batch, size=tuple(args.size), clip_frames=args.clip_frames, points=args.points,
         keyframes=args.keyframes, iters=args.iters, lr=args.lr, wd=args.wd, clip=args.clip, bf16=args.bf16,
         seed=args.seed, resume=args.resume, stop_at=args.stop_at, save_every=args.save_every, device=args.device,
-        progress=not args.quiet,
+        augment=args.augment, progress=not args.quiet,
     )
     last = train_pseudo(cfg)
     print(f"last checkpoint: {last}")
@@ -64,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--points", type=int, default=384, help="SIFT queries per clip (default 384)")
     p.add_argument("--keyframes", type=int, default=8, help="frames SIFT runs on (default 8)")
     p.add_argument("--iters", type=int, default=4, help="refinement iterations unrolled in training (default 4)")
+    p.add_argument("--augment", action="store_true", help="mirror, transpose (square clips) and/or reverse each "
+                   "labelled clip at random, labels exactly with it: motions your few videos never show, so the "
+                   "student learns tracking rather than their particular camera paths")
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--wd", type=float, default=1e-5)
     p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")

@@ -7,10 +7,12 @@ frozen: requires_grad off and left out of the optimizer, so it stays bit-identic
 with cosine decay and no warm-up, gradient clipping, bf16 autocast on CUDA.
 
 Clips are random temporal crops (online: a multiple of the window length) resized to --size,
-queried with SIFT (training.sift_queries). Labels (training.pseudo_labels) are either made on the
-fly, per batch (random selection: one teacher drawn per batch and only it runs), or read from a
-cache built once before training, each rank labelling the videos rank::world; teachers run on the
-CPU (the rt_edge_predictor of the benchmarks has no device option).
+queried with SIFT (training.sift_queries); with --augment each labelled clip is mirrored, transposed
+and/or reversed in time at random (training.clip_augment), labels exactly with it. Labels
+(training.pseudo_labels) are either made on the fly, per batch (random selection: one teacher drawn
+per batch and only it runs), or read from a cache built once before training, each rank labelling
+the videos rank::world; teachers run on the CPU (the rt_edge_predictor of the benchmarks has no
+device option).
 
 As in the supervised trainer, the batch of every (step, rank) is a pure function of (seed, step,
 rank), so --stop-at / --resume continue exactly; torchrun gives data parallelism (DDP).
@@ -29,7 +31,7 @@ from torch import nn
 
 from rt_edge.model import CoTracker3, load_checkpoint
 
-from . import checkpoints, distributed
+from . import checkpoints, clip_augment, distributed
 from .losses import sequence_losses
 from .pseudo_labels import (
     SELECTIONS,
@@ -87,6 +89,7 @@ class PseudoConfig:
     save_every: int = 500
     log_every: int = 10
     attempts: int = 8  # on the fly: clips tried for a batch slot (next videos) when SIFT skips one
+    augment: bool = False  # random mirror / transpose / time reversal of each labelled clip (training.clip_augment)
     device: str | None = None
     progress: bool = True
 
@@ -248,9 +251,12 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
         lr = cfg.lr * warmup_cosine(step, 0, cfg.steps)
         set_lr(opt, lr)
         teacher = int(np.random.default_rng([cfg.seed, step, world.rank]).integers(len(cfg.teachers)))
-        items, skipped = [], []
+        items, skipped, transforms = [], [], []
         for b in range(cfg.batch):
             item, reasons = source.labelled((step * world.size + world.rank) * cfg.batch + b, teacher)
+            if cfg.augment:
+                item, names = clip_augment.augment(item, np.random.default_rng([cfg.seed, step, world.rank, b, 1]))
+                transforms.append(names)
             items.append(item)
             skipped += reasons
         skipped_total += len(skipped)
@@ -272,6 +278,8 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
                    "teacher": cfg.teachers[teacher] if cfg.selection == "random" else cfg.selection}
             if skipped:
                 row["skipped"] = skipped
+            if cfg.augment:
+                row["transforms"] = transforms
             append_log(out, row)
             if writer and ((step + 1) % cfg.log_every == 0 or step == start):
                 for k, v in logged.items():
