@@ -43,7 +43,8 @@ def run(args) -> int:
     sequences = SequenceStream(videos, seed=args.seed, count=args.sequences, size=tuple(args.size),
                                frames=args.frames, points=args.points)  # made while the bar runs
     timings: dict[str, float] = {}
-    scores = evaluate(predictors, sequences, progress=True, timings=timings)
+    per_sequence: dict[str, list[dict[str, float]]] = {}
+    scores = evaluate(predictors, sequences, progress=True, timings=timings, per_sequence=per_sequence)
 
     width = max(10, *map(len, scores))
     print(f"{'tracker':<{width}} {'AJ':>7} {'<delta_avg':>11} {'OA':>7} {'s/seq':>8}")
@@ -58,7 +59,7 @@ def run(args) -> int:
                      image_size=args.image_size, support=args.support) if args.checkpoint else None,
         lk=dict(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb), notes=notes,
     )
-    result = {"_settings": settings, **scores}
+    result = {"_settings": settings, "_per_sequence": per_sequence, **scores}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -83,7 +84,8 @@ def register(sub) -> None:
         "non-rigid deformation, with moving occluders, so every point's position and occlusion is known exactly "
         "(benchmarks/realtex.py). Score rt_edge (needs --checkpoint) and pyramidal Lucas-Kanade with the TAP-Vid "
         "metrics (query mode 'first', coordinates on the 256x256 raster). Writes {tracker: {average_jaccard, "
-        "average_pts_within_thresh, occlusion_accuracy}} plus '_settings' to --out; same --seed, same file.")
+        "average_pts_within_thresh, occlusion_accuracy}} plus '_settings' and '_per_sequence' (every sequence's "
+        "scores, for `python -m benchmarks paired`) to --out; same --seed, same file.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="folder(s) of videos or video files to take textures from")
     p.add_argument("--checkpoint", help="rt_edge weights (without: rt_edge is skipped, default weights do not exist "

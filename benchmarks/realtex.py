@@ -424,11 +424,14 @@ def score(sequence: Sequence, tracks: np.ndarray, occluded: np.ndarray) -> dict[
 
 
 def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], progress: bool = False,
-             timings: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
+             timings: dict[str, float] | None = None,
+             per_sequence: dict[str, list[dict[str, float]]] | None = None) -> dict[str, dict[str, float]]:
     """Score each predictor on every sequence -> {name: {metric: mean over sequences}} (METRICS).
 
     sequences: a list or a SequenceStream (generated while scoring); progress: a tqdm bar on
-    stderr; timings: if given, filled with each predictor's mean seconds per sequence.
+    stderr; timings: if given, filled with each predictor's mean seconds per sequence;
+    per_sequence: if given, filled with each predictor's scores of every sequence, in order (for
+    paired comparisons of two trackers on the same sequences).
     """
     if not predictors:
         raise ValueError("need at least one predictor")
@@ -456,4 +459,6 @@ def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], pr
         raise ValueError("need at least one sequence")
     if timings is not None:
         timings.update({name: s / count for name, s in seconds.items()})
+    if per_sequence is not None:
+        per_sequence.update(scores)
     return {name: {key: float(np.mean([s[key] for s in rows])) for key in METRICS} for name, rows in scores.items()}

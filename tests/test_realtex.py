@@ -247,10 +247,13 @@ def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt):
     print("\n" + r.stdout)
     assert runs[0] == runs[1]
     result = json.loads(runs[0])
-    assert set(result) == {"_settings", "rt_edge", "lk"}
+    assert set(result) == {"_settings", "_per_sequence", "rt_edge", "lk"}
     for name in ("rt_edge", "lk"):
         assert set(result[name]) == {"average_jaccard", "average_pts_within_thresh", "occlusion_accuracy"}
         assert all(0.0 <= v <= 1.0 for v in result[name].values()), result[name]
+        rows = result["_per_sequence"][name]
+        assert len(rows) == 2  # the summary is the mean of the per-sequence scores
+        assert all(result[name][k] == pytest.approx(np.mean([r[k] for r in rows])) for k in result[name])
     assert "rt_edge" in r.stdout and "lk" in r.stdout
 
     r = _cli(*tiny, "--out", tmp_path / "lk_only.json")
