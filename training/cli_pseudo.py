@@ -65,8 +65,8 @@ def register(sub) -> None:
     p.add_argument("--keyframes", type=int, default=8, help="frames SIFT runs on (default 8)")
     p.add_argument("--iters", type=int, default=4, help="refinement iterations unrolled in training (default 4)")
     p.add_argument("--augment", action="store_true", help="mirror, transpose (square clips) and/or reverse each "
-                   "labelled clip at random, labels exactly with it: motions your few videos never show, so the "
-                   "student learns tracking rather than their particular camera paths")
+                   "labelled clip at random, labels exactly with it: motions your few videos never show (meant "
+                   "against fitting their particular motions; on the six videos in the README it did not help)")
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--wd", type=float, default=1e-5)
     p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
