@@ -17,24 +17,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .realtex import RASTER
-from .tapvid import compute_metrics
+from .tapvid import SUMMARY as METRICS
+from .tapvid import raster_metrics
 from .trackers import Predictor
-
-METRICS = ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")
 
 
 def score_against(clip: dict, teacher: int, tracks: np.ndarray, occluded: np.ndarray) -> dict[str, float]:
     """TAP-Vid metrics (query mode "first", the 256 raster) of tracks (N, T, 2) / occluded (N, T)
     against teacher `teacher`'s labels of the clip."""
-    H, W = clip["frames"].shape[1:3]
-    k = np.array([RASTER / W, RASTER / H])
-    q = clip["queries"]
-    query_tyx = np.stack([q[:, 0], q[:, 2] * k[1], q[:, 1] * k[0]], 1)
-    m = compute_metrics(query_tyx[None], clip["occluded"][teacher][None], (clip["candidates"][teacher] * k)[None],
-                        np.asarray(occluded, bool)[None], (np.asarray(tracks, np.float64) * k)[None],
-                        query_mode="first")
-    return {key: float(m[key][0]) for key in METRICS}
+    return raster_metrics(clip["queries"], clip["candidates"][teacher], clip["occluded"][teacher], tracks, occluded,
+                          clip["frames"].shape[1:3])
 
 
 def evaluate(predictors: dict[str, Predictor], clips: Sequence[dict],

@@ -34,11 +34,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .tapvid import compute_metrics
+from .tapvid import SUMMARY, raster_metrics
 from .trackers import Predictor
 
-RASTER = 256  # the metrics' raster: coordinates are rescaled to 256 x 256 before scoring
-METRICS = ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")
+METRICS = SUMMARY
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 _MAX_GRADIENT = 0.25  # bound on |grad d_t|: the fixed-point inverse contracts by this factor per step
 
@@ -414,13 +413,8 @@ def score(sequence: Sequence, tracks: np.ndarray, occluded: np.ndarray) -> dict[
                          f"got {tracks.shape} and {occluded.shape}")
     if not np.isfinite(tracks).all():
         raise ValueError("predicted tracks must be finite in every frame")
-    h, w = sequence.video.shape[1:3]
-    k = np.array([RASTER / w, RASTER / h])
-    q = sequence.queries
-    query_tyx = np.stack([q[:, 0], q[:, 2] * k[1], q[:, 1] * k[0]], 1)
-    m = compute_metrics(query_tyx[None], sequence.occluded[None], (sequence.tracks * k)[None], occluded[None],
-                        (tracks * k)[None], query_mode="first")
-    return {key: float(m[key][0]) for key in METRICS}
+    return raster_metrics(sequence.queries, sequence.tracks, sequence.occluded, tracks, occluded,
+                          sequence.video.shape[1:3])
 
 
 def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], progress: bool = False,

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+RASTER = 256  # the benchmark's raster (H = W): coordinates are rescaled to it before scoring
 THRESHOLDS = (1, 2, 4, 8, 16)  # px on the 256x256 raster
 QUERY_MODES = ("first", "strided")
+SUMMARY = ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")
 
 
 def evaluation_mask(query_frames: np.ndarray, num_frames: int, query_mode: str) -> np.ndarray:
@@ -64,3 +66,20 @@ def compute_metrics(query_points: np.ndarray, gt_occluded: np.ndarray, gt_tracks
     out["average_jaccard"] = np.mean([out[f"jaccard_{k}"] for k in THRESHOLDS], axis=0)
     out["average_pts_within_thresh"] = np.mean([out[f"pts_within_{k}"] for k in THRESHOLDS], axis=0)
     return out
+
+
+def raster_metrics(queries: np.ndarray, gt_tracks: np.ndarray, gt_occluded: np.ndarray, pred_tracks: np.ndarray,
+                   pred_occluded: np.ndarray, hw: tuple[int, int]) -> dict[str, float]:
+    """The SUMMARY metrics (query mode "first") of one clip scored in its own H x W pixels.
+
+    queries (N, 3) rows (t, x, y); tracks (N, T, 2) (x, y); occluded (N, T) bool. Coordinates are
+    rescaled from W x H to the RASTER the thresholds assume.
+    """
+    H, W = hw
+    k = np.array([RASTER / W, RASTER / H])
+    q = np.asarray(queries, np.float64)
+    query_tyx = np.stack([q[:, 0], q[:, 2] * k[1], q[:, 1] * k[0]], 1)
+    gt, pred = np.asarray(gt_tracks, np.float64) * k, np.asarray(pred_tracks, np.float64) * k
+    m = compute_metrics(query_tyx[None], np.asarray(gt_occluded, bool)[None], gt[None],
+                        np.asarray(pred_occluded, bool)[None], pred[None], query_mode="first")
+    return {key: float(m[key][0]) for key in SUMMARY}

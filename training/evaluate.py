@@ -7,10 +7,9 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from benchmarks.tapvid import compute_metrics
+from benchmarks.tapvid import raster_metrics
 from rt_edge.model import CoTracker3
 
-RASTER = 256  # TAP-Vid scores pixels of a 256x256 frame
 VISIBLE_THRESHOLD = 0.6  # on visibility * confidence, as the runtime
 
 
@@ -27,15 +26,11 @@ def evaluate(model: CoTracker3, clips: Iterable[dict], mode: str, iters: int) ->
         H, W = video.shape[-2:]
         dev = next(model.parameters()).device
         coords, vis, conf = model.track(video[None].to(dev), queries[None].to(dev), iters=iters, mode=mode)
-        scale = np.array([RASTER / W, RASTER / H])
-        pred = coords[0].float().cpu().numpy().transpose(1, 0, 2) * scale
-        gt = clip["tracks"].numpy().transpose(1, 0, 2) * scale
-        q = queries.numpy()
-        q_tyx = np.stack([q[:, 0], q[:, 2] * scale[1], q[:, 1] * scale[0]], -1)
+        pred = coords[0].float().cpu().numpy().transpose(1, 0, 2)
         pred_occ = ((vis * conf)[0].float().cpu().numpy() <= VISIBLE_THRESHOLD).T
-        m = compute_metrics(q_tyx[None], ~clip["visible"].numpy().T[None], gt[None], pred_occ[None], pred[None],
-                            "first")
-        rows.append((m["average_jaccard"][0], m["average_pts_within_thresh"][0], m["occlusion_accuracy"][0]))
+        m = raster_metrics(queries.numpy(), clip["tracks"].numpy().transpose(1, 0, 2), ~clip["visible"].numpy().T,
+                           pred, pred_occ, (H, W))
+        rows.append((m["average_jaccard"], m["average_pts_within_thresh"], m["occlusion_accuracy"]))
     if not rows:
         raise ValueError("no evaluation clips")
     aj, delta, oa = np.nanmean(np.array(rows, np.float64), axis=0)
