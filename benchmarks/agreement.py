@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tapvid import SUMMARY as METRICS
-from .tapvid import raster_metrics
+from .tapvid import SUMMARY, raster_metrics
 from .trackers import Predictor
 
 
@@ -52,6 +51,6 @@ def evaluate(predictors: dict[str, Predictor], clips: Sequence[dict],
                 bar.update()
     if bar is not None:
         bar.close()
-    return {name: {spec: {key: float(np.mean([r[m][key] for r in per_clip])) for key in METRICS}
+    return {name: {spec: {key: float(np.mean([r[m][key] for r in per_clip])) for key in SUMMARY}
                    for m, spec in enumerate(teachers)}
             for name, per_clip in rows.items()}

@@ -11,7 +11,7 @@ def run(args) -> int:
     from training.teachers import load_teachers, parse_spec
 
     from .agreement import evaluate
-    from .trackers import load_for_backend, rt_edge_predictor
+    from .trackers import rt_edge_predictor
 
     for name, values in (("--size", args.size), ("--clip-frames", [args.clip_frames]), ("--points", [args.points]),
                          ("--clips-per-video", [args.clips_per_video]), ("--iters", [args.iters])):
@@ -31,8 +31,8 @@ def run(args) -> int:
         raise ValueError(f"SIFT skipped every clip of the {len(videos)} videos: lower --points or raise --size")
     clips = [load_labelled(f) for f in files]
     # backward=False: with query mode "first" no frame before a query is scored
-    predictors = {ckpt: rt_edge_predictor(load_for_backend(ckpt, "torch", args.threads), iters=args.iters,
-                                          backward=False) for ckpt in args.checkpoint}
+    predictors = {ckpt: rt_edge_predictor(ckpt, iters=args.iters, backward=False, threads=args.threads)
+                  for ckpt in args.checkpoint}
     scores = evaluate(predictors, clips, progress=True)
 
     width = max(10, *map(len, scores))

@@ -83,12 +83,12 @@ def run(args) -> int:
 
 def _rt_edge(args):
     """The project's tracker, the checkpoint loaded once for every clip and both legs."""
-    from .trackers import load_for_backend, rt_edge_predictor
+    from .trackers import rt_edge_predictor
 
     # backward=False: every query is on frame 0 of the clip it is tracked in
-    return rt_edge_predictor(load_for_backend(args.checkpoint, "torch", args.threads), backend="torch", mode="online",
+    return rt_edge_predictor(args.checkpoint, backend="torch", mode="online",
                              image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
-                             backward=False)
+                             backward=False, threads=args.threads)
 
 
 def register(sub) -> None:

@@ -69,12 +69,12 @@ def run(args) -> int:
 
 def _rt_edge(args):
     """The project's tracker on these settings, the checkpoint loaded once for every sequence."""
-    from .trackers import load_for_backend, rt_edge_predictor
+    from .trackers import rt_edge_predictor
 
     # backward=False: with query mode "first" no frame before a query is scored
-    return rt_edge_predictor(load_for_backend(args.checkpoint, args.backend, args.threads), backend=args.backend,
-                             mode="online", image_size=tuple(args.image_size) if args.image_size else None,
-                             iters=args.iters, support=args.support, backward=False)
+    return rt_edge_predictor(args.checkpoint, backend=args.backend, mode="online",
+                             image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
+                             support=args.support, backward=False, threads=args.threads)
 
 
 def register(sub) -> None:

@@ -34,11 +34,10 @@ def _check_args(args) -> None:
 
 def run(args) -> int:
     from .tapvid_eval import evaluate, format_table
-    from .trackers import load_for_backend, rt_edge_predictor
+    from .trackers import rt_edge_predictor
 
     _check_args(args)
     examples = load_examples(args.dataset, args.data, args.mode, limit=args.limit, coords=args.coords)
-    model = load_for_backend(args.checkpoint, args.backend, args.threads)  # once, not per video
     versions = {}
     if args.backend == "torch":
         import torch
@@ -48,9 +47,9 @@ def run(args) -> int:
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
-    predictor = rt_edge_predictor(model, backend=args.backend, mode=args.tracker,
+    predictor = rt_edge_predictor(args.checkpoint, backend=args.backend, mode=args.tracker,
                                   image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
-                                  support=args.support, backward=args.mode == "strided")
+                                  support=args.support, backward=args.mode == "strided", threads=args.threads)
     result = evaluate(predictor, examples, args.mode, progress=not args.no_progress)
     if not result["videos"]:
         raise ValueError(f"no video of {args.data} had a query point to score")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .realtex import METRICS
+from .tapvid import SUMMARY
 
 
 def paired(a: list[dict[str, float]], b: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -21,7 +21,7 @@ def paired(a: list[dict[str, float]], b: list[dict[str, float]]) -> dict[str, di
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"need the same number (>= 2) of sequences on both sides, got {len(a)} and {len(b)}")
     out = {}
-    for key in METRICS:
+    for key in SUMMARY:
         x, y = np.array([r[key] for r in a]), np.array([r[key] for r in b])
         d = y - x
         out[key] = {"a": float(x.mean()), "b": float(y.mean()), "diff": float(d.mean()),

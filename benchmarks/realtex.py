@@ -37,7 +37,6 @@ import numpy as np
 from .tapvid import SUMMARY, raster_metrics
 from .trackers import Predictor
 
-METRICS = SUMMARY
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 _MAX_GRADIENT = 0.25  # bound on |grad d_t|: the fixed-point inverse contracts by this factor per step
 
@@ -420,7 +419,7 @@ def score(sequence: Sequence, tracks: np.ndarray, occluded: np.ndarray) -> dict[
 def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], progress: bool = False,
              timings: dict[str, float] | None = None,
              per_sequence: dict[str, list[dict[str, float]]] | None = None) -> dict[str, dict[str, float]]:
-    """Score each predictor on every sequence -> {name: {metric: mean over sequences}} (METRICS).
+    """Score each predictor on every sequence -> {name: {metric: mean over sequences}} (benchmarks.tapvid.SUMMARY).
 
     sequences: a list or a SequenceStream (generated while scoring); progress: a tqdm bar on
     stderr; timings: if given, filled with each predictor's mean seconds per sequence;
@@ -455,4 +454,4 @@ def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], pr
         timings.update({name: s / count for name, s in seconds.items()})
     if per_sequence is not None:
         per_sequence.update(scores)
-    return {name: {key: float(np.mean([s[key] for s in rows])) for key in METRICS} for name, rows in scores.items()}
+    return {name: {key: float(np.mean([s[key] for s in rows])) for key in SUMMARY} for name, rows in scores.items()}

@@ -7,6 +7,7 @@ hold a finite position (before a point's query frame too): the metrics score wha
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,34 +18,30 @@ Predictor = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 SUPPORT_MODES = ("joint", "single")
 
 
-def load_for_backend(checkpoint: str, backend: str = "torch", threads: int = 0) -> Any:
-    """What `rt_edge_predictor` should hold: for torch, the model loaded once (so every clip and every
-    leg reuses it instead of reloading the file) with `threads` torch threads (0: torch's default);
-    for the other backends, the export folder path as given."""
-    if backend != "torch":
-        return checkpoint
-    import torch
-
-    from rt_edge.model import load_checkpoint
-
-    if threads:
-        torch.set_num_threads(threads)
-    return load_checkpoint(checkpoint)
-
-
 def rt_edge_predictor(checkpoint: Any = None, backend: str = "torch", mode: str = "online", image_size=None,
-                      iters: int = 6, support: str = "joint", backward: bool = True) -> Predictor:
+                      iters: int = 6, support: str = "joint", backward: bool = True, threads: int = 0) -> Predictor:
     """The project's tracker through `rt_edge.api.track_video`.
 
+    checkpoint: for torch a checkpoint path (loaded here, once, so every clip and every leg reuses the
+    model) or a loaded model; for the other backends an export folder; None: the runtime's default.
     support "joint": all benchmark points in one run, with the runtime's 5x5 global context grid;
     "single": one run per benchmark point, each with the global grid and an 8x8 local grid around
     it (the papers' evaluation protocol; N times the cost). backward: also track each point
-    before its query frame (needed for "strided" queries).
+    before its query frame (needed for "strided" queries). threads: torch threads (0: torch's default).
     """
     from rt_edge.api import track_video
 
     if support not in SUPPORT_MODES:
         raise ValueError(f"support must be one of {SUPPORT_MODES}, got {support!r}")
+    if backend == "torch" and (threads or isinstance(checkpoint, str | os.PathLike)):
+        import torch
+
+        from rt_edge.model import load_checkpoint
+
+        if threads:
+            torch.set_num_threads(threads)
+        if isinstance(checkpoint, str | os.PathLike):
+            checkpoint = load_checkpoint(checkpoint)
 
     def run(video: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         groups = [queries] if support == "joint" else [queries[i : i + 1] for i in range(len(queries))]
