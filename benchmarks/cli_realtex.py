@@ -17,6 +17,7 @@ def _positive(name: str, *values: int) -> None:
 def run(args) -> int:
     from .lk import lk_predictor
     from .realtex import SequenceStream, evaluate
+    from .tapvid import THRESHOLDS, WITHIN
 
     _positive("--size", *args.size)
     _positive("--sequences", args.sequences)
@@ -51,6 +52,10 @@ def run(args) -> int:
     for name, m in scores.items():
         print(f"{name:<{width}} {m['average_jaccard']:7.4f} {m['average_pts_within_thresh']:11.4f} "
               f"{m['occlusion_accuracy']:7.4f} {timings[name]:8.2f}")
+    print(f"\nshare of visible points within k px (256 raster)\n{'tracker':<{width}} "
+          + " ".join(f"{'<' + str(k):>6}" for k in THRESHOLDS))
+    for name, m in scores.items():
+        print(f"{name:<{width}} " + " ".join(f"{m[key]:6.3f}" for key in WITHIN))
     settings = dict(
         videos=[str(v) for v in args.videos], sequences=sequences.names, seed=args.seed, size=list(args.size),
         frames=args.frames, points=args.points, teachers=args.teachers,
@@ -84,8 +89,9 @@ def register(sub) -> None:
         "non-rigid deformation, with moving occluders, so every point's position and occlusion is known exactly "
         "(benchmarks/realtex.py). Score rt_edge (needs --checkpoint) and pyramidal Lucas-Kanade with the TAP-Vid "
         "metrics (query mode 'first', coordinates on the 256x256 raster). Writes {tracker: {average_jaccard, "
-        "average_pts_within_thresh, occlusion_accuracy}} plus '_settings' and '_per_sequence' (every sequence's "
-        "scores, for `python -m benchmarks paired`) to --out; same --seed, same file.")
+        "average_pts_within_thresh, occlusion_accuracy, pts_within_1 .. pts_within_16}} plus '_settings' and "
+        "'_per_sequence' (every sequence's scores, for `python -m benchmarks paired`) to --out; "
+        "same --seed, same file.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="folder(s) of videos or video files to take textures from")
     p.add_argument("--checkpoint", help="rt_edge weights (without: rt_edge is skipped, default weights do not exist "

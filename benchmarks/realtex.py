@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .tapvid import SUMMARY, raster_metrics
+from .tapvid import SUMMARY, WITHIN, raster_metrics
 from .trackers import Predictor
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -419,7 +419,9 @@ def score(sequence: Sequence, tracks: np.ndarray, occluded: np.ndarray) -> dict[
 def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], progress: bool = False,
              timings: dict[str, float] | None = None,
              per_sequence: dict[str, list[dict[str, float]]] | None = None) -> dict[str, dict[str, float]]:
-    """Score each predictor on every sequence -> {name: {metric: mean over sequences}} (benchmarks.tapvid.SUMMARY).
+    """Score each predictor on every sequence -> {name: {metric: mean over sequences}}.
+
+    metrics: benchmarks.tapvid.SUMMARY, then WITHIN (the share of visible points within each threshold).
 
     sequences: a list or a SequenceStream (generated while scoring); progress: a tqdm bar on
     stderr; timings: if given, filled with each predictor's mean seconds per sequence;
@@ -454,4 +456,5 @@ def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], pr
         timings.update({name: s / count for name, s in seconds.items()})
     if per_sequence is not None:
         per_sequence.update(scores)
-    return {name: {key: float(np.mean([s[key] for s in rows])) for key in SUMMARY} for name, rows in scores.items()}
+    return {name: {key: float(np.mean([s[key] for s in rows])) for key in SUMMARY + WITHIN}
+            for name, rows in scores.items()}

@@ -16,6 +16,7 @@ RASTER = 256  # the benchmark's raster (H = W): coordinates are rescaled to it b
 THRESHOLDS = (1, 2, 4, 8, 16)  # px on the 256x256 raster
 QUERY_MODES = ("first", "strided")
 SUMMARY = ("average_jaccard", "average_pts_within_thresh", "occlusion_accuracy")
+WITHIN = tuple(f"pts_within_{k}" for k in THRESHOLDS)  # share of visible points within k px: where a gap is
 
 
 def evaluation_mask(query_frames: np.ndarray, num_frames: int, query_mode: str) -> np.ndarray:
@@ -70,7 +71,7 @@ def compute_metrics(query_points: np.ndarray, gt_occluded: np.ndarray, gt_tracks
 
 def raster_metrics(queries: np.ndarray, gt_tracks: np.ndarray, gt_occluded: np.ndarray, pred_tracks: np.ndarray,
                    pred_occluded: np.ndarray, hw: tuple[int, int]) -> dict[str, float]:
-    """The SUMMARY metrics (query mode "first") of one clip scored in its own H x W pixels.
+    """The SUMMARY and WITHIN metrics (query mode "first") of one clip scored in its own H x W pixels.
 
     queries (N, 3) rows (t, x, y); tracks (N, T, 2) (x, y); occluded (N, T) bool. Coordinates are
     rescaled from W x H to the RASTER the thresholds assume.
@@ -82,4 +83,4 @@ def raster_metrics(queries: np.ndarray, gt_tracks: np.ndarray, gt_occluded: np.n
     gt, pred = np.asarray(gt_tracks, np.float64) * k, np.asarray(pred_tracks, np.float64) * k
     m = compute_metrics(query_tyx[None], np.asarray(gt_occluded, bool)[None], gt[None],
                         np.asarray(pred_occluded, bool)[None], pred[None], query_mode="first")
-    return {key: float(m[key][0]) for key in SUMMARY}
+    return {key: float(m[key][0]) for key in SUMMARY + WITHIN}

@@ -13,6 +13,7 @@ import torch
 
 from benchmarks.lk import lk_predictor, track_lk
 from benchmarks.realtex import Motion, evaluate, generate, make_sequence, prepare_texture, score
+from benchmarks.tapvid import SUMMARY, WITHIN
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 
@@ -213,9 +214,10 @@ def test_scores_of_perfect_wrong_and_offset_predictions_on_a_non_square_raster()
     }
     got = evaluate(predictors, [seq])
     print("\n", got)
-    assert got["perfect"] == {"average_jaccard": 1.0, "average_pts_within_thresh": 1.0, "occlusion_accuracy": 1.0}
-    assert got["wrong"] == {"average_jaccard": 0.0, "average_pts_within_thresh": 0.0, "occlusion_accuracy": 0.0}
+    assert got["perfect"] == dict.fromkeys(SUMMARY + WITHIN, 1.0)
+    assert got["wrong"] == dict.fromkeys(SUMMARY + WITHIN, 0.0)
     for name in ("x_off", "y_off"):
+        assert [got[name][key] for key in WITHIN] == [0.0, 0.0, 0.0, 0.0, 1.0]  # 12 px: within 16 only
         assert got[name]["occlusion_accuracy"] == 1.0
         assert got[name]["average_pts_within_thresh"] == pytest.approx(0.2)
         assert got[name]["average_jaccard"] == pytest.approx(0.2)
@@ -249,12 +251,12 @@ def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt):
     result = json.loads(runs[0])
     assert set(result) == {"_settings", "_per_sequence", "rt_edge", "lk"}
     for name in ("rt_edge", "lk"):
-        assert set(result[name]) == {"average_jaccard", "average_pts_within_thresh", "occlusion_accuracy"}
+        assert set(result[name]) == set(SUMMARY + WITHIN)
         assert all(0.0 <= v <= 1.0 for v in result[name].values()), result[name]
         rows = result["_per_sequence"][name]
         assert len(rows) == 2  # the summary is the mean of the per-sequence scores
         assert all(result[name][k] == pytest.approx(np.mean([r[k] for r in rows])) for k in result[name])
-    assert "rt_edge" in r.stdout and "lk" in r.stdout
+    assert "rt_edge" in r.stdout and "lk" in r.stdout and "within k px" in r.stdout
 
     r = _cli(*tiny, "--out", tmp_path / "lk_only.json")
     assert r.returncode == 0, r.stderr
