@@ -9,7 +9,7 @@ import numpy as np
 from .context import ContextConfig, grid_points, local_grid
 from .image import pixel_scale, resize_aligned
 from .session import OnlineTracker
-from .tracks import Tracks
+from .tracks import VISIBILITY_THRESHOLD, Tracks
 
 MODES = ("online", "offline")
 
@@ -47,7 +47,8 @@ def _as_queries(queries: Any, grid_size: int | None, hw: tuple[int, int], T: int
 def track_video(video: Any, queries: Any = None, grid_size: int | None = None, mode: str = "online",
                 backward: bool = False, checkpoint: Any = None, backend: str = "torch", device: str = "cpu",
                 image_size=None, iters: int = 6, context_points: bool = True, low_latency: bool = False,
-                visibility_threshold: float = 0.6, progress: Callable[[int, int], None] | None = None) -> Tracks:
+                visibility_threshold: float = VISIBILITY_THRESHOLD,
+                progress: Callable[[int, int], None] | None = None) -> Tracks:
     """Track points through a whole clip.
 
     video: (T, H, W, 3) uint8 RGB or a path; queries (N, 3) rows (t, x, y) in video pixels,

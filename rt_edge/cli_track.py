@@ -9,6 +9,8 @@ from collections import deque
 
 import numpy as np
 
+from .tracks import VISIBILITY_THRESHOLD
+
 
 class Progress:
     """A one-line progress bar on stderr (a line every 10% when stderr is not a terminal)."""
@@ -61,7 +63,8 @@ def add_parser(sub) -> None:
     p.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
     p.add_argument("--low-latency", action="store_true", help="a result for every frame (a window per frame)")
     p.add_argument("--no-context", action="store_true", help="do not add context (support) points")
-    p.add_argument("--threshold", type=float, default=0.6, help="visible when vis x conf > this (default: 0.6)")
+    p.add_argument("--threshold", type=float, default=VISIBILITY_THRESHOLD,
+                   help=f"visible when vis x conf > this (default: {VISIBILITY_THRESHOLD})")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.set_defaults(func=run)
 

@@ -22,7 +22,7 @@ import numpy as np
 from .backends import Executor, load_executor
 from .context import ContextConfig, grid_points, local_grid
 from .image import check_frame, pixel_scale, resize_aligned
-from .tracks import Tracks
+from .tracks import VISIBILITY_THRESHOLD, Tracks
 
 USER, GLOBAL, LOCAL = "user", "global", "local"
 
@@ -56,7 +56,7 @@ class OnlineTracker:
     """Streaming point tracker. Push RGB frames; get tracks of the frames that became final."""
 
     def __init__(self, executor: Executor, low_latency: bool = False, context_points: bool | ContextConfig = True,
-                 visibility_threshold: float = 0.6):
+                 visibility_threshold: float = VISIBILITY_THRESHOLD):
         if not 0.0 <= visibility_threshold <= 1.0:
             raise ValueError(f"visibility_threshold must be in [0, 1], got {visibility_threshold}")
         self.executor = executor
@@ -75,7 +75,8 @@ class OnlineTracker:
     @classmethod
     def load(cls, src: Any = None, backend: str = "torch", device: str = "cpu", image_size=None,
              low_latency: bool = False, iters: int = 6, context_points: bool = True,
-             visibility_threshold: float = 0.6, dtype: str = "float32", providers=None) -> "OnlineTracker":
+             visibility_threshold: float = VISIBILITY_THRESHOLD, dtype: str = "float32",
+             providers=None) -> "OnlineTracker":
         """Build a tracker from a checkpoint path / state dict (torch backend) or an exported
         model directory (onnxruntime backend, `providers` as onnxruntime takes them)."""
         if src is None:

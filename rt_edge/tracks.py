@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+VISIBILITY_THRESHOLD = 0.6  # a point is visible when visibility * confidence > this (the default everywhere)
+
 
 @dataclass(frozen=True)
 class Tracks:

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from benchmarks.tapvid import raster_metrics
+from benchmarks.tapvid import SUMMARY, raster_metrics
 from rt_edge.model import CoTracker3
-
-VISIBLE_THRESHOLD = 0.6  # on visibility * confidence, as the runtime
+from rt_edge.tracks import VISIBILITY_THRESHOLD
 
 
 @torch.no_grad()
@@ -27,11 +26,10 @@ def evaluate(model: CoTracker3, clips: Iterable[dict], mode: str, iters: int) ->
         dev = next(model.parameters()).device
         coords, vis, conf = model.track(video[None].to(dev), queries[None].to(dev), iters=iters, mode=mode)
         pred = coords[0].float().cpu().numpy().transpose(1, 0, 2)
-        pred_occ = ((vis * conf)[0].float().cpu().numpy() <= VISIBLE_THRESHOLD).T
+        pred_occ = ((vis * conf)[0].float().cpu().numpy() <= VISIBILITY_THRESHOLD).T
         m = raster_metrics(queries.numpy(), clip["tracks"].numpy().transpose(1, 0, 2), ~clip["visible"].numpy().T,
                            pred, pred_occ, (H, W))
-        rows.append((m["average_jaccard"], m["average_pts_within_thresh"], m["occlusion_accuracy"]))
+        rows.append([m[key] for key in SUMMARY])
     if not rows:
         raise ValueError("no evaluation clips")
-    aj, delta, oa = np.nanmean(np.array(rows, np.float64), axis=0)
-    return {"average_jaccard": float(aj), "average_pts_within_thresh": float(delta), "occlusion_accuracy": float(oa)}
+    return dict(zip(SUMMARY, map(float, np.nanmean(np.array(rows, np.float64), axis=0))))
