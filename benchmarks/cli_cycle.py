@@ -6,7 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-NO_CHECKPOINT = "rt_edge skipped: no --checkpoint given (default weights are not shipped yet)"
+from rt_edge.default_model import NONE_SHIP, shipped
+
+NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NONE_SHIP}"
 
 
 def _fmt(v, spec: str) -> str:
@@ -40,6 +42,7 @@ def run(args) -> int:
         raise ValueError(f"--threads must be >= 0, got {args.threads}")
     if args.checkpoint and not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    args.checkpoint = args.checkpoint or shipped()
     for v in args.videos:
         if not Path(v).exists():
             raise FileNotFoundError(f"video not found: {v}")
@@ -103,8 +106,8 @@ def register(sub) -> None:
         "pooled. Trackers: lk (benchmarks.lk defaults) always, rt_edge with --checkpoint.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="video files and/or folders (a folder: its video files, by name)")
-    p.add_argument("--checkpoint", help="rt_edge weights (without: rt_edge is skipped, default weights do not exist "
-                   "yet)")
+    p.add_argument("--checkpoint", help="rt_edge weights (default: the package's default weights; rt_edge is skipped "
+                   "while none ship)")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--frames", type=int, default=24, help="frames per clip, from the start (24)")
     p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-NO_CHECKPOINT = "rt_edge skipped: no --checkpoint given (default weights are not shipped yet)"
+from rt_edge.default_model import NONE_SHIP, shipped
+
+NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NONE_SHIP}"
 
 
 def _positive(name: str, *values: int) -> None:
@@ -27,6 +29,7 @@ def run(args) -> int:
         raise ValueError(f"--frames must be >= 2, got {args.frames}")
     if args.checkpoint and not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    args.checkpoint = args.checkpoint or (shipped() if args.backend == "torch" else None)
     notes = []
     predictors = {}
     if args.checkpoint:
@@ -94,8 +97,8 @@ def register(sub) -> None:
         "same --seed, same file.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="folder(s) of videos or video files to take textures from")
-    p.add_argument("--checkpoint", help="rt_edge weights (without: rt_edge is skipped, default weights do not exist "
-                   "yet); an export folder with --backend onnxruntime")
+    p.add_argument("--checkpoint", help="rt_edge weights, an export folder with --backend onnxruntime (default: the "
+                   "package's default weights; rt_edge is skipped while none ship)")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"), help="frame size (256 256)")

@@ -8,6 +8,8 @@ import platform
 import sys
 from pathlib import Path
 
+from rt_edge.default_model import NONE_SHIP, shipped
+
 from .tapvid_data import COORD_CONVENTIONS, DATASETS, QUERY_MODES, load_examples
 from .trackers import SUPPORT_MODES
 
@@ -16,8 +18,10 @@ TRACKER_MODES = ("online", "offline")
 
 
 def _check_args(args) -> None:
+    if not args.checkpoint and args.backend == "torch":
+        args.checkpoint = shipped()
     if not args.checkpoint:
-        raise ValueError("no --checkpoint given: default weights are not shipped yet; pass a CoTracker3 checkpoint "
+        raise ValueError(f"no --checkpoint given and {NONE_SHIP}; pass a CoTracker3 checkpoint "
                          "(.pth) or, with --backend onnxruntime, a `python -m export onnx` directory")
     ckpt = Path(args.checkpoint)
     if not ckpt.exists():
@@ -84,7 +88,7 @@ def register(sub) -> None:
                    "robotap: the directory of robotap_split*.pkl (or one file)")
     p.add_argument("--checkpoint", metavar="CKPT",
                    help="CoTracker3 weights (.pth), or an export directory for --backend onnxruntime "
-                   "(required for now: default weights are not shipped yet)")
+                   "(default: the package's default weights, once they ship)")
     p.add_argument("--mode", required=True, choices=QUERY_MODES, help="query sampling (and which frames count)")
     p.add_argument("--backend", default="torch", choices=BACKENDS)
     p.add_argument("--tracker", default="online", choices=TRACKER_MODES,

@@ -105,7 +105,7 @@ def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, ima
     if backend != "torch":
         raise ValueError(f"offline mode runs on the torch backend only, got backend={backend!r}")
     if checkpoint is None:
-        raise ValueError("no checkpoint given: default weights are not shipped yet; pass an offline CoTracker3 checkpoint")
+        raise ValueError("offline mode needs an offline CoTracker3 checkpoint (the default weights are an online model)")
     import torch
 
     from .backends import check_image_size
@@ -113,7 +113,7 @@ def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, ima
 
     model = checkpoint if isinstance(checkpoint, CoTracker3) else load_checkpoint(checkpoint)
     model = model.eval().to(device)
-    size = check_image_size(image_size if image_size is not None else model.cfg.model_resolution, model.cfg)
+    size = check_image_size(image_size if image_size is not None else model.cfg.image_size, model.cfg)
     T, H, W = frames.shape[:3]
     scale = pixel_scale((H, W), size)
     xy = (q[:, 1:] * scale).astype(np.float32)

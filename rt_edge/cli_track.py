@@ -51,7 +51,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("source", nargs="?", help="video file or image folder (default: the shipped sample clip)")
     p.add_argument("--camera", type=int, metavar="N", help="read camera N instead of a file")
-    p.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt); default weights are not shipped yet")
+    p.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt); default: the package's own weights, "
+                   "once they ship (README, 'The default model')")
     p.add_argument("--grid", type=int, metavar="N", help="track an N x N grid queried on the first frame (default 10)")
     p.add_argument("--points", metavar="FILE.csv", help="query points, rows t,x,y in frame pixels")
     p.add_argument("--out", metavar="FILE", help="write tracks: .npz, .csv or .json (one row per frame and point)")
@@ -59,7 +60,7 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="torch", choices=["torch"], help="executor (default: torch)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="model input size (default: the checkpoint's 384 512)")
+                   help="model input size (default: the checkpoint's; 384 512 for the published ones)")
     p.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
     p.add_argument("--low-latency", action="store_true", help="a result for every frame (a window per frame)")
     p.add_argument("--no-context", action="store_true", help="do not add context (support) points")

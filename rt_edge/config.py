@@ -35,10 +35,15 @@ class ModelConfig:
     corr_hidden: int = 384  # corr_mlp hidden width
     corr_dim: int = 256  # corr_mlp output per level
     posenc_degrees: int = 10  # Fourier degrees 0..posenc_degrees-1 of the displacements
+    # (H, W) frames are resized to when the caller names no size; None: model_resolution. A model
+    # trained small can run best larger (the shipped default model), without changing its displacement scale.
+    default_image_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_resolution", tuple(int(v) for v in self.model_resolution))
         object.__setattr__(self, "encoder_dims", tuple(int(v) for v in self.encoder_dims))
+        if self.default_image_size is not None:
+            object.__setattr__(self, "default_image_size", tuple(int(v) for v in self.default_image_size))
         checks = {
             "window_len": self.window_len >= 2,
             "stride": self.stride >= 1,
@@ -47,6 +52,8 @@ class ModelConfig:
             "num_virtual_tracks": self.num_virtual_tracks >= 1,
             "model_resolution": len(self.model_resolution) == 2 and min(self.model_resolution) > 0,
             "encoder_dims": len(self.encoder_dims) == 4 and min(self.encoder_dims) > 0,
+            "default_image_size": self.default_image_size is None
+            or (len(self.default_image_size) == 2 and min(self.default_image_size) > 0),
             "hidden_size": self.hidden_size % self.num_heads == 0,
             "time_depth": self.time_depth >= 1,
             "space_depth": 0 <= self.space_depth <= self.time_depth
@@ -57,6 +64,11 @@ class ModelConfig:
             raise ValueError(f"invalid ModelConfig values: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}")
 
     # --- derived sizes -------------------------------------------------------------
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) model input when the caller names none."""
+        return self.default_image_size or self.model_resolution
+
     @property
     def window_step(self) -> int:
         """Online sliding-window step (half a window, as published)."""
@@ -87,6 +99,10 @@ class ModelConfig:
         d = dataclasses.asdict(self)
         d["model_resolution"] = list(self.model_resolution)
         d["encoder_dims"] = list(self.encoder_dims)
+        if self.default_image_size is None:
+            del d["default_image_size"]  # absent unless set: configs written before it existed read the same
+        else:
+            d["default_image_size"] = list(self.default_image_size)
         return d
 
     @classmethod

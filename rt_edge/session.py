@@ -21,6 +21,7 @@ import numpy as np
 
 from .backends import Executor, load_executor
 from .context import ContextConfig, grid_points, local_grid
+from .default_model import default_checkpoint
 from .image import check_frame, pixel_scale, resize_aligned
 from .tracks import VISIBILITY_THRESHOLD, Tracks
 
@@ -77,10 +78,11 @@ class OnlineTracker:
              low_latency: bool = False, iters: int = 6, context_points: bool = True,
              visibility_threshold: float = VISIBILITY_THRESHOLD, dtype: str = "float32",
              providers=None) -> "OnlineTracker":
-        """Build a tracker from a checkpoint path / state dict (torch backend) or an exported
-        model directory (onnxruntime backend, `providers` as onnxruntime takes them)."""
+        """Build a tracker from a checkpoint path / state dict (torch backend; None: the package's
+        default weights) or an exported model directory (onnxruntime backend, `providers` as
+        onnxruntime takes them)."""
         if src is None:
-            raise ValueError("no checkpoint given: default weights are not shipped yet; pass a CoTracker3 checkpoint")
+            src = default_checkpoint(backend)
         executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype,
                                  providers=providers)
         return cls(executor, low_latency=low_latency, context_points=context_points,

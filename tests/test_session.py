@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import rt_edge
+import rt_edge.default_model as default_model
 from rt_edge import ContextConfig, OnlineTracker, Tracks
 from rt_edge.model import CoTracker3
 
@@ -397,7 +398,8 @@ def test_queries_outside_the_first_frame_are_dropped(model):
         tracker.remove_queries([bad])
 
 
-def test_bad_load_arguments(model):
+def test_bad_load_arguments(model, tmp_path, monkeypatch):
+    monkeypatch.setattr(default_model, "WEIGHTS", tmp_path / "absent.pth")
     with pytest.raises(ValueError, match="checkpoint"):
         OnlineTracker.load(None)
     with pytest.raises(ValueError, match="image_size"):

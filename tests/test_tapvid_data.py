@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+import rt_edge.default_model as default_model
 from benchmarks.__main__ import main as benchmarks_main
 from benchmarks.tapvid_data import (
     load_examples,
@@ -302,9 +303,10 @@ def test_cli_runs_end_to_end(davis, small_ckpt, torch_run):
     assert sum(v["points"] for v in rep["videos"]) == strided_points
 
 
-def test_cli_errors(tmp_path, davis, small_ckpt, capsys):
+def test_cli_errors(tmp_path, davis, small_ckpt, capsys, monkeypatch):
+    monkeypatch.setattr(default_model, "WEIGHTS", tmp_path / "absent.pth")
     cases = [
-        (["--data", str(davis[0])], "default weights are not shipped"),
+        (["--data", str(davis[0])], "no default weights ship yet"),
         (["--data", str(tmp_path / "none.pkl"), "--checkpoint", str(small_ckpt)], "not found"),
         (["--data", str(davis[0]), "--checkpoint", str(tmp_path / "none.pth")], "checkpoint not found"),
         (["--data", str(davis[0]), "--checkpoint", str(small_ckpt), "--backend", "onnxruntime"], "export directory"),

@@ -52,5 +52,5 @@ def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_s
     from .torch_backend import TorchExecutor
 
     model = src if isinstance(src, CoTracker3) else load_checkpoint(src)
-    size = check_image_size(image_size if image_size is not None else model.cfg.model_resolution, model.cfg)
+    size = check_image_size(image_size if image_size is not None else model.cfg.image_size, model.cfg)
     return TorchExecutor(model, size, iters=iters, device=device, dtype=dtype)

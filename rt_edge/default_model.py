@@ -1,0 +1,32 @@
+"""Where the package's own default weights live, and the one error when they are absent.
+
+The file is written by `python -m training package` (fp16, config inside, its preferred input
+size as `default_image_size`); it is a torch checkpoint, so only the torch backend reads it.
+It ships only once a model trained by `training/` beats the issue's bar (README, "The default
+model"); until then every loader asks for a checkpoint by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEIGHTS = Path(__file__).parent / "assets" / "default_model.pth"
+
+
+NONE_SHIP = "no default weights ship yet (README, 'The default model')"
+
+
+def shipped() -> Path | None:
+    """The default weights' path, or None while none ship (benchmarks then skip the model)."""
+    return WEIGHTS if WEIGHTS.is_file() else None
+
+
+def default_checkpoint(backend: str = "torch") -> Path:
+    """The shipped weights' path; a ValueError naming what to pass instead when there are none."""
+    if backend != "torch":
+        raise ValueError(f"the default weights are a torch checkpoint; for backend={backend!r} pass the directory "
+                         "written by `python -m export onnx --checkpoint CKPT`")
+    if not WEIGHTS.is_file():
+        raise ValueError(f"no checkpoint given and no default weights at {WEIGHTS} ({NONE_SHIP}); "
+                         "pass a CoTracker3 checkpoint")
+    return WEIGHTS
