@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS = Path(__file__).parent / "assets" / "default_model.pth"
-
-
 NONE_SHIP = "no default weights ship yet (README, 'The default model')"
 
 
@@ -27,6 +25,5 @@ def default_checkpoint(backend: str = "torch") -> Path:
         raise ValueError(f"the default weights are a torch checkpoint; for backend={backend!r} pass the directory "
                          "written by `python -m export onnx --checkpoint CKPT`")
     if not WEIGHTS.is_file():
-        raise ValueError(f"no checkpoint given and no default weights at {WEIGHTS} ({NONE_SHIP}); "
-                         "pass a CoTracker3 checkpoint")
+        raise ValueError(f"no checkpoint given and {NONE_SHIP}: {WEIGHTS} is absent; pass a CoTracker3 checkpoint")
     return WEIGHTS

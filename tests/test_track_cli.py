@@ -67,7 +67,7 @@ def test_points_file_and_bad_inputs(tmp_path, ckpt):
         ((sample_clip_path(), "--checkpoint", ckpt, "--points", pts), "outside"),
         ((tmp_path / "missing.mp4", "--checkpoint", ckpt), "not found"),
         ((sample_clip_path(), "--checkpoint", tmp_path / "none.pth"), "not found"),
-    ] + ([((sample_clip_path(),), "no default weights at")] if shipped() is None else []):
+    ] + ([((sample_clip_path(),), "no default weights ship yet")] if shipped() is None else []):
         r = _cli(*args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
     garbage = tmp_path / "bad.mp4"
