@@ -24,6 +24,7 @@ def default_checkpoint(backend: str = "torch") -> Path:
     if backend != "torch":
         raise ValueError(f"the default weights are a torch checkpoint; for backend={backend!r} pass the directory "
                          "written by `python -m export onnx --checkpoint CKPT`")
-    if not WEIGHTS.is_file():
+    path = shipped()
+    if path is None:
         raise ValueError(f"no checkpoint given and {NONE_SHIP}: {WEIGHTS} is absent; pass a CoTracker3 checkpoint")
-    return WEIGHTS
+    return path

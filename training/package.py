@@ -30,13 +30,12 @@ def package(src: str | os.PathLike, out: str | os.PathLike, image_size: tuple[in
     if image_size is not None:
         cfg = cfg.replace(default_image_size=check_image_size(image_size, cfg))
     state = model.state_dict()
-    too_big = {k: float(v.abs().max()) for k, v in state.items() if v.is_floating_point() and v.numel()
-               and float(v.abs().max()) > FP16_MAX}
+    floats = {k: v for k, v in state.items() if v.is_floating_point() and v.numel()}
+    too_big = {k: float(v.abs().max()) for k, v in floats.items() if float(v.abs().max()) > FP16_MAX}
     if too_big:
         raise ValueError(f"weights beyond fp16's range {FP16_MAX:g}: {too_big}")
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    rounding = max((float((h.float() - v).abs().max()) for k, v in state.items()
-                    if v.is_floating_point() and v.numel() for h in [half[k]]), default=0.0)
+    rounding = max((float((half[k].float() - v).abs().max()) for k, v in floats.items()), default=0.0)
     path = save_atomic({"model": half, "config": cfg.to_dict(), "card": dict(card or {})}, out)
     return {"out": str(path), "bytes": path.stat().st_size, "parameters": sum(v.numel() for v in state.values()),
             "max_fp16_rounding": rounding, "image_size": list(cfg.image_size), "config": cfg.to_dict()}
