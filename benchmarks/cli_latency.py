@@ -42,7 +42,7 @@ def _build(args):
             raise ValueError("--model-dir is for the onnxruntime and tensorrt backends; the torch backend takes "
                              "--checkpoint (or random weights)")
         model = load_checkpoint(args.checkpoint) if args.checkpoint else CoTracker3(ModelConfig()).eval()
-        size = check_image_size(args.image_size or model.cfg.image_size, model.cfg)
+        size = check_image_size(args.image_size, model.cfg)
         iters = args.iters or 6
         executor = load_executor(model, "torch", device=args.device, image_size=size, iters=iters)
     else:

@@ -29,7 +29,7 @@ def run(args) -> int:
         raise ValueError(f"--frames must be >= 2, got {args.frames}")
     if args.checkpoint and not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
-    args.checkpoint = args.checkpoint or (shipped() if args.backend == "torch" else None)
+    args.checkpoint = args.checkpoint or shipped(args.backend)
     notes = []
     predictors = {}
     if args.checkpoint:

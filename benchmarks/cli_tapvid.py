@@ -18,8 +18,7 @@ TRACKER_MODES = ("online", "offline")
 
 
 def _check_args(args) -> None:
-    if not args.checkpoint and args.backend == "torch":
-        args.checkpoint = shipped()
+    args.checkpoint = args.checkpoint or shipped(args.backend)
     if not args.checkpoint:
         raise ValueError(f"no --checkpoint given and {NONE_SHIP}; pass a CoTracker3 checkpoint "
                          "(.pth) or, with --backend onnxruntime, a `python -m export onnx` directory")

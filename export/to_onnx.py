@@ -58,7 +58,7 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     model = checkpoint if isinstance(checkpoint, CoTracker3) else load_checkpoint(checkpoint)
     model = model.eval().float()
     cfg = model.cfg
-    H, W = check_image_size(image_size if image_size is not None else cfg.image_size, cfg)
+    H, W = check_image_size(image_size, cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     L, S, k, C = cfg.corr_levels, cfg.window_len, cfg.corr_window, cfg.latent_dim

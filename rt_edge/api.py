@@ -113,7 +113,7 @@ def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, ima
 
     model = checkpoint if isinstance(checkpoint, CoTracker3) else load_checkpoint(checkpoint)
     model = model.eval().to(device)
-    size = check_image_size(image_size if image_size is not None else model.cfg.image_size, model.cfg)
+    size = check_image_size(image_size, model.cfg)
     T, H, W = frames.shape[:3]
     scale = pixel_scale((H, W), size)
     xy = (q[:, 1:] * scale).astype(np.float32)

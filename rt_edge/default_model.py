@@ -14,9 +14,10 @@ WEIGHTS = Path(__file__).parent / "assets" / "default_model.pth"
 NONE_SHIP = "no default weights ship yet (README, 'The default model')"
 
 
-def shipped() -> Path | None:
-    """The default weights' path, or None while none ship (benchmarks then skip the model)."""
-    return WEIGHTS if WEIGHTS.is_file() else None
+def shipped(backend: str = "torch") -> Path | None:
+    """The default weights' path, or None while none ship or for a backend that cannot read them
+    (benchmarks then skip the model)."""
+    return WEIGHTS if backend == "torch" and WEIGHTS.is_file() else None
 
 
 def default_checkpoint(backend: str = "torch") -> Path:

@@ -13,7 +13,9 @@ BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
-    """Validate an (H, W) model input size against the stride and the pyramid depth."""
+    """Validate an (H, W) model input size against the stride and the pyramid depth; None: the config's."""
+    if image_size is None:
+        image_size = cfg.image_size
     try:
         H, W = (int(v) for v in image_size)
     except (TypeError, ValueError):
@@ -52,5 +54,5 @@ def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_s
     from .torch_backend import TorchExecutor
 
     model = src if isinstance(src, CoTracker3) else load_checkpoint(src)
-    size = check_image_size(image_size if image_size is not None else model.cfg.image_size, model.cfg)
+    size = check_image_size(image_size, model.cfg)
     return TorchExecutor(model, size, iters=iters, device=device, dtype=dtype)
