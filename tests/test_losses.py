@@ -82,3 +82,15 @@ def test_online_windows_count_each_point_from_its_query_frame():
     off = sequence_losses(windows(50.0), gt, visible, q, online=False)  # offline-style: every frame counts
     assert off["track"].item() > a["track"].item()
     assert a["total"].item() == pytest.approx(sum(a[k].item() for k in ("track", "confidence", "visibility")))
+
+
+def test_sequence_losses_pass_the_huber_threshold_to_the_track_loss():
+    """One window, one visible point off by (3, 0): Huber mean over x, y is 0.5*9/2 = 2.25 at the paper's
+    6 px threshold, and 1*(3 - 0.5)/2 = 1.25 at a 1 px threshold."""
+    gt = torch.zeros(1, 1, 1, 2, dtype=torch.float64)
+    visible = torch.ones(1, 1, 1, dtype=torch.bool)
+    zeros = torch.zeros(1, 1, 1, dtype=torch.float64)
+    w = [WindowPrediction(0, [_t([[[[3.0, 0.0]]]])], [zeros], [zeros])]
+    q = torch.tensor([[0]])
+    assert sequence_losses(w, gt, visible, q, online=True)["track"].item() == pytest.approx(2.25, rel=1e-12)
+    assert sequence_losses(w, gt, visible, q, online=True, delta=1.0)["track"].item() == pytest.approx(1.25, rel=1e-12)

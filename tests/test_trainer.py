@@ -130,3 +130,16 @@ def test_offline_variant_trains_on_clips_of_different_lengths(clips, tmp_path, o
     losses = _losses(tmp_path / "off")
     assert sorted(losses) == [1, 2] and all(np.isfinite(v) for v in losses.values())
     assert load_checkpoint(last).cfg == SMALL
+
+
+def test_huber_delta_reaches_the_loss_and_is_validated(clips, tmp_path, one_torch_thread):
+    """Same seed and first batch: a 0.5 px threshold logs a different track loss at step 1 than the default."""
+    first = {}
+    for name, kw in (("paper", {}), ("small", {"huber_delta": 0.5})):
+        out = tmp_path / name
+        train(_config(clips, out, steps=1, warmup=1, **kw))
+        rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        first[name] = next(r["track"] for r in rows if "track" in r)
+    assert first["small"] < first["paper"]  # linear beyond 0.5 px grows slower than quadratic up to 6 px
+    with pytest.raises(ValueError, match="--huber-delta must be > 0 px, got 0"):
+        _config(clips, tmp_path / "bad", huber_delta=0.0).validate()

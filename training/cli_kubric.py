@@ -20,6 +20,7 @@ def run(args) -> int:
         seed=args.seed, resume=args.resume, stop_at=args.stop_at, save_every=args.save_every, eval_data=args.eval_data,
         eval_every=args.eval_every, eval_clips=args.eval_clips, device=args.device, augment=not args.no_augment,
         progress=not args.quiet,
+        **({} if args.huber_delta is None else {"huber_delta": args.huber_delta}),
     )
     last = train(cfg)
     print(f"last checkpoint: {last}")
@@ -49,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--wd", type=float, default=1e-5)
     p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
     p.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
+    p.add_argument("--huber-delta", type=float, metavar="PX",
+                   help="track loss Huber threshold in px of the crop (default: the paper's, training.losses."
+                   "HUBER_DELTA); a smaller one weighs sub-pixel precision more against gross errors")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only; ignored on CPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/kubric", help="output directory (default runs/kubric)")

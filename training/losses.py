@@ -70,12 +70,13 @@ def visibility_loss(vis_logits: Sequence[torch.Tensor], visible: torch.Tensor, v
 
 
 def sequence_losses(windows, gt: torch.Tensor, visible: torch.Tensor, query_frames: torch.Tensor,
-                    online: bool, gamma: float = GAMMA) -> dict[str, torch.Tensor]:
+                    online: bool, gamma: float = GAMMA, delta: float = HUBER_DELTA) -> dict[str, torch.Tensor]:
     """Losses of a clip from the model's per-window predictions (`rt_edge.model.WindowPrediction`s).
 
     gt (B, T, N, 2) px, visible (B, T, N) bool, query_frames (B, N) int. Online: a window counts the
     points queried before its end, on frames from their query frame on; the clip's loss is the mean
-    over the windows that count any point. Offline: one window, every frame counts.
+    over the windows that count any point. Offline: one window, every frame counts. delta: the track
+    loss's Huber threshold in px (a smaller one weighs small errors more against large ones).
     Returns {"track", "confidence", "visibility", "total"} scalars.
     """
     parts = {"track": [], "confidence": [], "visibility": []}
@@ -89,7 +90,7 @@ def sequence_losses(windows, gt: torch.Tensor, visible: torch.Tensor, query_fram
             valid = torch.ones_like(vis)
         if not valid.any():
             continue
-        parts["track"].append(track_loss(w.coords, g, vis, valid, gamma))
+        parts["track"].append(track_loss(w.coords, g, vis, valid, gamma, delta))
         parts["confidence"].append(confidence_loss(w.coords, w.conf, g, valid, gamma))
         parts["visibility"].append(visibility_loss(w.vis, vis, valid, gamma))
     if not parts["track"]:

@@ -21,7 +21,7 @@ from rt_edge.model import CoTracker3, load_checkpoint
 
 from . import checkpoints, distributed
 from .evaluate import evaluate
-from .losses import sequence_losses
+from .losses import HUBER_DELTA, sequence_losses
 from .run_utils import (
     Unrolled,
     append_log,
@@ -53,6 +53,7 @@ class TrainConfig:
     wd: float = 1e-5
     warmup: int = 1000
     clip: float = 1.0
+    huber_delta: float = HUBER_DELTA  # track loss threshold, px of the training crop
     bf16: bool = False
     seed: int = 0
     resume: bool = False
@@ -72,6 +73,8 @@ class TrainConfig:
         for name in ("steps", "batch", "iters", "save_every", "eval_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.huber_delta <= 0:
+            raise ValueError(f"--huber-delta must be > 0 px, got {self.huber_delta}")
         if self.lr <= 0 or self.wd < 0 or self.warmup < 0 or self.clip <= 0:
             raise ValueError(f"need lr > 0, wd >= 0, warmup >= 0, clip > 0; got {self.lr}, {self.wd}, "
                              f"{self.warmup}, {self.clip}")
@@ -143,7 +146,7 @@ def train(cfg: TrainConfig) -> Path:
         with autocast:
             windows = net(batch["video"], batch["queries"])
         losses = sequence_losses(windows, batch["tracks"].float(), batch["visible"], batch["queries"][..., 0].long(),
-                                 online=cfg.variant == "online")
+                                 online=cfg.variant == "online", delta=cfg.huber_delta)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
