@@ -18,6 +18,7 @@
 # over 4 levels at 256x256 did on the CPU).
 # Env: PY (python, default .venv/bin/python), RUN (output root, default runs/default), THREADS.
 set -euo pipefail
+case "${STAGE:=1}" in 1 | 2 | 3) ;; *) echo "STAGE must be 1, 2 or 3, got '$STAGE'" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/default}
@@ -32,10 +33,10 @@ for v in apple backpack paragliding; do ln -sf "$(cd ../shared/videos && pwd)/$v
 export OMP_NUM_THREADS=${THREADS:-2}
 COMMON=(--data "$RUN/data" --variant online --frames 24 --points 64 --iters 4 --save-every 100
         --eval-data "$RUN/heldout" --resume)
-if [ "${STAGE:-1}" = 1 ]; then
+if [ "$STAGE" = 1 ]; then
   "$PY" -m training kubric "${COMMON[@]}" --model-config training/recipes/default_model.json --size 128 128 \
       --steps "$STEPS" --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 --out "$RUN/train" ${1:+--stop-at "$1"}
-elif [ "${STAGE:-1}" = 2 ]; then
+elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).
   "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/train/last.pth" --size 192 192 \
       --steps 300 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300 --out "$RUN/stage2a"
