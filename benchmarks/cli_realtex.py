@@ -17,6 +17,7 @@ def _positive(name: str, *values: int) -> None:
 
 
 def run(args) -> int:
+    from .error_breakdown import format_breakdown, sample_table, summarize
     from .lk import lk_predictor
     from .realtex import SequenceStream, evaluate
     from .tapvid import THRESHOLDS, WITHIN
@@ -48,7 +49,14 @@ def run(args) -> int:
                                frames=args.frames, points=args.points)  # made while the bar runs
     timings: dict[str, float] = {}
     per_sequence: dict[str, list[dict[str, float]]] = {}
-    scores = evaluate(predictors, sequences, progress=True, timings=timings, per_sequence=per_sequence)
+    tables: dict[str, list] = {name: [] for name in predictors}
+
+    def keep_samples(name, seq, tracks, occluded):
+        tables[name].append(sample_table(seq.tracks, seq.occluded, seq.query_frames, seq.occluder_masks,
+                                         tracks, occluded))
+
+    scores = evaluate(predictors, sequences, progress=True, timings=timings, per_sequence=per_sequence,
+                      on_prediction=keep_samples if args.breakdown else None)
 
     width = max(10, *map(len, scores))
     print(f"{'tracker':<{width}} {'AJ':>7} {'<delta_avg':>11} {'OA':>7} {'s/seq':>8}")
@@ -59,6 +67,11 @@ def run(args) -> int:
           + " ".join(f"{'<' + str(k):>6}" for k in THRESHOLDS))
     for name, m in scores.items():
         print(f"{name:<{width}} " + " ".join(f"{m[key]:6.3f}" for key in WITHIN))
+    breakdown = {}
+    if args.breakdown:
+        breakdown = {"_breakdown": {name: summarize(rows) for name, rows in tables.items()}}
+        print("\nerrors by kind of sample (px on the 256 raster; occ?: share called occluded while visible)")
+        print(format_breakdown(breakdown["_breakdown"]))
     settings = dict(
         videos=[str(v) for v in args.videos], sequences=sequences.names, seed=args.seed, size=list(args.size),
         frames=args.frames, points=args.points, teachers=args.teachers,
@@ -67,7 +80,7 @@ def run(args) -> int:
                      image_size=args.image_size, support=args.support) if args.checkpoint else None,
         lk=dict(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb), notes=notes,
     )
-    result = {"_settings": settings, "_per_sequence": per_sequence, **scores}
+    result = {"_settings": settings, "_per_sequence": per_sequence, **breakdown, **scores}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -115,6 +128,10 @@ def register(sub) -> None:
     p.add_argument("--lk-win", type=int, default=21, help="Lucas-Kanade window (21 px)")
     p.add_argument("--lk-levels", type=int, default=3, help="Lucas-Kanade pyramid levels above the image (3)")
     p.add_argument("--lk-fb", type=float, default=1.0, help="Lucas-Kanade forward-backward threshold (1.0 px)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also split every tracker's errors by kind of sample (never occluded, re-appeared after an "
+                   "occlusion, near an occluder, near the border, late query; benchmarks/error_breakdown.py), "
+                   "printed and written under '_breakdown'")
     p.add_argument("--teachers", nargs="+", metavar="SPEC", help="also score pseudo-labels: each teacher alone "
                    "(training.teachers SPECs: lk[:win=..], flow[:method=..], ckpt:PATH, onnx:DIR)"
                    " and their combinations")

@@ -418,7 +418,8 @@ def score(sequence: Sequence, tracks: np.ndarray, occluded: np.ndarray) -> dict[
 
 def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], progress: bool = False,
              timings: dict[str, float] | None = None,
-             per_sequence: dict[str, list[dict[str, float]]] | None = None) -> dict[str, dict[str, float]]:
+             per_sequence: dict[str, list[dict[str, float]]] | None = None,
+             on_prediction=None) -> dict[str, dict[str, float]]:
     """Score each predictor on every sequence -> {name: {metric: mean over sequences}}.
 
     metrics: benchmarks.tapvid.SUMMARY, then WITHIN (the share of visible points within each threshold).
@@ -426,7 +427,8 @@ def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], pr
     sequences: a list or a SequenceStream (generated while scoring); progress: a tqdm bar on
     stderr; timings: if given, filled with each predictor's mean seconds per sequence;
     per_sequence: if given, filled with each predictor's scores of every sequence, in order (for
-    paired comparisons of two trackers on the same sequences).
+    paired comparisons of two trackers on the same sequences); on_prediction: if given, called as
+    on_prediction(name, sequence, tracks, occluded) after each prediction (for error breakdowns).
     """
     if not predictors:
         raise ValueError("need at least one predictor")
@@ -444,6 +446,8 @@ def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], pr
             tracks, occluded = predict(seq.video, seq.queries)
             seconds[name] += time.perf_counter() - start
             scores[name].append(score(seq, tracks, occluded))
+            if on_prediction is not None:
+                on_prediction(name, seq, tracks, occluded)
             if bar is not None:
                 bar.set_postfix_str(name)
                 bar.update()

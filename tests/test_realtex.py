@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.error_breakdown import KINDS
 from benchmarks.lk import lk_predictor, track_lk
-from benchmarks.realtex import Motion, evaluate, generate, make_sequence, prepare_texture, score
+from benchmarks.realtex import (
+    Motion,
+    evaluate,
+    generate,
+    make_sequence,
+    prepare_texture,
+    score,
+)
 from benchmarks.tapvid import SUMMARY, WITHIN
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
@@ -258,10 +266,12 @@ def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt):
         assert all(result[name][k] == pytest.approx(np.mean([r[k] for r in rows])) for k in result[name])
     assert "rt_edge" in r.stdout and "lk" in r.stdout and "within k px" in r.stdout
 
-    r = _cli(*tiny, "--out", tmp_path / "lk_only.json")
+    r = _cli(*tiny, "--breakdown", "--out", tmp_path / "lk_only.json")
     assert r.returncode == 0, r.stderr
     lk_only = json.loads((tmp_path / "lk_only.json").read_text())
     assert "rt_edge" not in lk_only and "no --checkpoint" in r.stdout
+    assert set(lk_only["_breakdown"]) == {"lk"} and set(lk_only["_breakdown"]["lk"]) == set(KINDS)
+    assert lk_only["_breakdown"]["lk"]["all"]["share"] == 1.0 and "re-appeared" in r.stdout
     assert any("no --checkpoint" in note for note in lk_only["_settings"]["notes"])
 
     r = _cli("--videos", tmp_path / "missing", "--out", tmp_path / "x.json")
