@@ -51,9 +51,8 @@ def sample_table(gt_tracks: np.ndarray, gt_occluded: np.ndarray, query_frames: n
     scale = np.array([RASTER / W, RASTER / H])
     t = np.arange(T)[None]
     scored = (t > q[:, None]) & ~occ
-    # occluded on a frame in (q, t): a running count of occluded frames after the query, read one frame late
-    hidden_after_query = occ & (t > q[:, None])
-    seen_hidden = np.concatenate([np.zeros((N, 1), np.int64), np.cumsum(hidden_after_query, 1)[:, :-1]], 1) > 0
+    # hidden on some frame after the query up to t (t itself is visible wherever a sample is scored)
+    seen_hidden = np.cumsum(occ & (t > q[:, None]), axis=1) > 0
 
     # distance from each frame's pixels to the nearest occluder pixel (inf where the frame has none)
     x = np.clip(np.round(gt[..., 0]).astype(np.int64), 0, W - 1)
@@ -76,7 +75,7 @@ def sample_table(gt_tracks: np.ndarray, gt_occluded: np.ndarray, query_frames: n
     }
     error = np.linalg.norm((pred - gt) * scale, axis=-1)
     return {"error": error[scored], "called_occluded": called[scored],
-            **{k: np.asarray(v)[scored] for k, v in kinds.items()}}
+            **{k: v[scored] for k, v in kinds.items()}}
 
 
 def summarize(tables: list[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:

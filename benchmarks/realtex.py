@@ -26,7 +26,7 @@ Everything is drawn from numpy Generators seeded by the caller: same seed, same 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from pathlib import Path
@@ -419,7 +419,8 @@ def score(sequence: Sequence, tracks: np.ndarray, occluded: np.ndarray) -> dict[
 def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], progress: bool = False,
              timings: dict[str, float] | None = None,
              per_sequence: dict[str, list[dict[str, float]]] | None = None,
-             on_prediction=None) -> dict[str, dict[str, float]]:
+             on_prediction: Callable[[str, Sequence, np.ndarray, np.ndarray], None] | None = None,
+             ) -> dict[str, dict[str, float]]:
     """Score each predictor on every sequence -> {name: {metric: mean over sequences}}.
 
     metrics: benchmarks.tapvid.SUMMARY, then WITHIN (the share of visible points within each threshold).
