@@ -21,7 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .tapvid import RASTER
+from .tapvid import RASTER, evaluation_mask
 
 KINDS = ("all", "never occluded", "re-appeared", "near occluder", "near border", "late query")
 NEAR_OCCLUDER_PX = 6.0
@@ -49,10 +49,10 @@ def sample_table(gt_tracks: np.ndarray, gt_occluded: np.ndarray, query_frames: n
         raise ValueError(f"occluder_masks must be (T, H, W) with T = {T}, got {masks.shape}")
     H, W = masks.shape[1:]
     scale = np.array([RASTER / W, RASTER / H])
-    t = np.arange(T)[None]
-    scored = (t > q[:, None]) & ~occ
+    after_query = evaluation_mask(q, T, "first")  # (N, T): the frames the metrics score
+    scored = after_query & ~occ
     # hidden on some frame after the query up to t (t itself is visible wherever a sample is scored)
-    seen_hidden = np.cumsum(occ & (t > q[:, None]), axis=1) > 0
+    seen_hidden = np.cumsum(occ & after_query, axis=1) > 0
 
     # distance from each frame's pixels to the nearest occluder pixel (inf where the frame has none)
     x = np.clip(np.round(gt[..., 0]).astype(np.int64), 0, W - 1)
