@@ -1,0 +1,70 @@
+"""benchmarks.schedules: the reference online loop and `compare` (what `python -m benchmarks online` reports).
+
+A small random-weight model (window 8, step 4) with output heads large enough that tracks move:
+the runtime (each frame encoded once) and the reference schedule (every window re-encoded) must
+agree to the runtime's coordinate tolerance, and onnxruntime on an export of the same model must
+agree with the torch runtime; the visible-only maxima are checked against a recomputation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.schedules import _visible_max, compare
+from rt_edge.model import CoTracker3
+
+from .conftest import SMALL
+
+pytest.importorskip("onnxruntime")
+SIZE = (64, 64)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread(one_torch_thread):
+    yield
+
+
+@pytest.fixture(scope="module")
+def model() -> CoTracker3:
+    torch.manual_seed(0)
+    m = CoTracker3(SMALL).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for head in (m.updateformer.flow_head, m.updateformer.vis_conf_head):
+            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.01)
+        m.updateformer.vis_conf_head.bias.fill_(0.2)  # about two thirds of the samples visible: both kinds occur
+    return m
+
+
+def _clip(T: int = 14, H: int = 48, W: int = 64):
+    """A textured frame sliding 1 px right per frame, and 9 queries (some after frame 0)."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (H, W + T, 3), dtype=np.uint8)
+    frames = np.stack([base[:, T - t : T - t + W] for t in range(T)])
+    xy = np.stack(np.meshgrid(np.linspace(10, W - 10, 3), np.linspace(8, H - 8, 3)), -1).reshape(-1, 2)
+    t = np.array([0, 0, 0, 2, 2, 5, 5, 9, 0], np.float64)
+    return frames, np.concatenate([t[:, None], xy], axis=1)
+
+
+def test_visible_max_takes_only_visible_samples():
+    diff = np.array([[0.5, -3.0], [0.1, 0.2]])
+    seen = np.array([[True, False], [False, True]])
+    assert _visible_max(diff, seen) == 0.5
+    assert np.isnan(_visible_max(diff, np.zeros_like(seen)))
+
+
+def test_compare_runtime_reference_and_onnxruntime_agree(model, tmp_path):
+    from export.to_onnx import export_onnx
+
+    frames, queries = _clip()
+    export_onnx(model, tmp_path / "onnx", image_size=SIZE, iters=3, max_points=16)
+    out = compare(model, frames, queries, SIZE, iters=3, low_latency=False, onnx_dir=str(tmp_path / "onnx"))
+    assert out["frames"] == len(frames) and out["points"] == len(queries)
+    assert out["runtime_vs_reference_max_px"] <= 2e-3  # the runtime's coordinate tolerance (tests/test_session.py)
+    assert out["onnxruntime_vs_torch_max_px"] <= 5e-3
+    for name in ("runtime_vs_reference", "onnxruntime_vs_torch"):
+        assert 0 <= out[f"{name}_visible_max_px"] <= out[f"{name}_max_px"]
+    assert out["onnxruntime_vs_torch_p99_px"] <= out["onnxruntime_vs_torch_max_px"]
+    assert out["reference_s_per_frame"] > 0 and out["onnxruntime_s_per_frame"] > 0
