@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 import torch
 
-from rt_edge.model import ModelConfig
+from rt_edge.model import CoTracker3, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -54,6 +53,21 @@ SMALL = ModelConfig(
     window_len=8, hidden_size=64, num_heads=4, time_depth=1, space_depth=1, num_virtual_tracks=4,
     latent_dim=32, encoder_dims=(16, 16, 32, 32), encoder_hidden=32, corr_hidden=32, corr_dim=16,
 )
+
+
+def lively_small_model(vis_conf_bias: float | None = None) -> CoTracker3:
+    """SMALL with seed-0 weights and output heads large enough that tracks move several pixels (a
+    runtime that returned the queries would fail). vis_conf_bias: fill the visibility/confidence
+    head's bias with it (0.2 makes about two thirds of the samples visible)."""
+    torch.manual_seed(0)
+    model = CoTracker3(SMALL).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for head in (model.updateformer.flow_head, model.updateformer.vis_conf_head):
+            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.01)
+        if vis_conf_bias is not None:
+            model.updateformer.vis_conf_head.bias.fill_(vis_conf_bias)
+    return model
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from training.__main__ import main
 from training.checkpoints import save
 from training.package import package, read_card
 
-from .conftest import SMALL
+from .conftest import SMALL, lively_small_model
 
 SIZE = (64, 96)  # the packaged default input, different from SMALL's model_resolution 384x512
 
@@ -32,12 +32,7 @@ def _one_torch_thread(one_torch_thread):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A training checkpoint (weights, optimizer state, step) of a small model whose tracks move."""
-    torch.manual_seed(0)
-    model = CoTracker3(SMALL).eval()
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for head in (model.updateformer.flow_head, model.updateformer.vis_conf_head):
-            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.01)
+    model = lively_small_model()
     opt = torch.optim.AdamW(model.parameters())
     sum((p * p).sum() for p in model.parameters()).backward()
     opt.step()  # optimizer state now holds moments, as a real training checkpoint does

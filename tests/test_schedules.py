@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from benchmarks.schedules import _visible_max, compare
 from rt_edge.model import CoTracker3
 
-from .conftest import SMALL
+from .conftest import lively_small_model
 
 pytest.importorskip("onnxruntime")
 SIZE = (64, 64)
@@ -28,14 +27,7 @@ def _one_torch_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def model() -> CoTracker3:
-    torch.manual_seed(0)
-    m = CoTracker3(SMALL).eval()
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for head in (m.updateformer.flow_head, m.updateformer.vis_conf_head):
-            head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.01)
-        m.updateformer.vis_conf_head.bias.fill_(0.2)  # about two thirds of the samples visible: both kinds occur
-    return m
+    return lively_small_model(vis_conf_bias=0.2)  # visible and occluded samples both occur
 
 
 def _clip(T: int = 14, H: int = 48, W: int = 64):

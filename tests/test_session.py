@@ -21,7 +21,7 @@ import rt_edge.default_model as default_model
 from rt_edge import ContextConfig, OnlineTracker, Tracks
 from rt_edge.model import CoTracker3
 
-from .conftest import SMALL
+from .conftest import SMALL, lively_small_model
 
 COORD_TOL, PROB_TOL = 2e-3, 1e-4  # the issue's tolerances, never to be loosened
 
@@ -36,16 +36,14 @@ def _one_torch_thread(one_torch_thread):
 def _small_model(heads: str = "lively") -> CoTracker3:
     """The small model. heads: "lively" (output heads large enough that tracks move several
     pixels, so a runtime that returned the queries would fail), "zero" (no updates at all)."""
+    if heads != "zero":
+        return lively_small_model()
     torch.manual_seed(0)
     model = CoTracker3(SMALL).eval()
-    g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for head in (model.updateformer.flow_head, model.updateformer.vis_conf_head):
-            if heads == "zero":
-                head.weight.zero_()
-                head.bias.zero_()
-            else:
-                head.weight.copy_(torch.randn(head.weight.shape, generator=g) * 0.01)
+            head.weight.zero_()
+            head.bias.zero_()
     return model
 
 
