@@ -14,7 +14,6 @@ from rt_edge.model import CoTracker3, ModelConfig, load_checkpoint
 from .conftest import CONFORMANCE, require
 
 
-
 @pytest.fixture(scope="module")
 def manifest() -> dict:
     return json.loads(require(CONFORMANCE / "cotracker3_state_dict_manifest.json").read_text())
@@ -91,7 +90,8 @@ def test_load_does_not_alias_or_mutate_source(numpy_state, loaded_from_numpy):
 
 
 # (c) ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("form", ["bare", "model_wrapped", "state_dict_wrapped", "module_prefix", "wrapped_module_prefix"])
+@pytest.mark.parametrize("form", ["bare", "model_wrapped", "state_dict_wrapped", "module_prefix",
+                                  "wrapped_module_prefix"])
 def test_saved_forms_load_identically(tmp_path, torch_state, form):
     if form == "bare":
         obj = dict(torch_state)

@@ -10,7 +10,8 @@ from .conftest import REPO
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rt_edge", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "rt_edge", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_info_reports_published_layout_and_cost(tmp_path):

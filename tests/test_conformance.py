@@ -15,7 +15,6 @@ import torch
 
 from rt_edge.model import load_checkpoint
 
-
 COORD_TOL, PROB_TOL = 2e-3, 1e-4
 
 

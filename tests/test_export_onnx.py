@@ -23,7 +23,6 @@ from .conftest import REPO  # noqa: E402
 from .test_import import BLOCK_TORCH  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def fixture(fixture_npz):
     return fixture_npz

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
+from rt_edge.safe_pickle import load_npy
 from training import synthetic
 from training.kubric_data import NO_AUGMENT, VARIANTS, Augment, KubricDataset, select_points
-from rt_edge.safe_pickle import load_npy
 
 from .test_synthetic import colour_agreement
 

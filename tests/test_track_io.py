@@ -60,7 +60,7 @@ def test_csv_layout(tmp_path):
     assert (f, i) == ("10", "10") and v in ("0", "1")
     assert len(x.split(".")[1]) == 3 and len(y.split(".")[1]) == 3 and len(c.split(".")[1]) == 4
     assert float(x) == pytest.approx(float(t["xy"][0, 0, 0]), abs=6e-4)
-    assert not any(l.startswith("11,20,") for l in lines)  # the NaN point of frame 11
+    assert not any(line.startswith("11,20,") for line in lines)  # the NaN point of frame 11
 
 
 def test_json_layout_and_nan_confidence(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+
 import numpy as np
 import onnx
 import pytest
@@ -56,7 +57,8 @@ def test_plans_from_another_gpu_or_tensorrt_are_refused():
         check_engine_compatible(meta, "10.3.0", "NVIDIA H100", (9, 0))
 
 
-def _tiny_graph(tmp_path, op="Relu", domain="", init=np.ones(2, np.float32), dim="points"):
+def _tiny_graph(tmp_path, op="Relu", domain="", init=None, dim="points"):
+    init = np.ones(2, np.float32) if init is None else init
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [dim, 2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [dim, 2])
     nodes = [helper.make_node("Add", ["x", "w"], ["h"]), helper.make_node(op, ["h"], ["y"], domain=domain)]
@@ -72,7 +74,8 @@ def test_audit_finds_what_tensorrt_would_reject(tmp_path):
     assert any("Unique" in p for p in audit_graph(_tiny_graph(tmp_path, op="Unique")))
     assert any("some.vendor::Fancy" in p for p in audit_graph(_tiny_graph(tmp_path, op="Fancy", domain="some.vendor")))
     assert audit_graph(_tiny_graph(tmp_path, op="Corr4D", domain="rt_edge")) == []  # the plugin's op
-    assert any("float16 range" in p for p in audit_graph(_tiny_graph(tmp_path, init=np.full(2, 1e6, np.float32)), fp16=True))
+    big = _tiny_graph(tmp_path, init=np.full(2, 1e6, np.float32))
+    assert any("float16 range" in p for p in audit_graph(big, fp16=True))
     assert audit_graph(_tiny_graph(tmp_path, init=np.full(2, 1e6, np.float32))) == []  # fine in fp32
     assert any("dynamic axis 'frames'" in p for p in audit_graph(_tiny_graph(tmp_path, dim="frames")))
 
@@ -98,7 +101,6 @@ def test_trt_build_of_a_plugin_export_needs_the_plugin_before_anything_else(tmp_
     import json
 
     from export.trt_build import build_engines
-
     from rt_edge.backends.onnx_meta import GRAPHS
 
     from .conftest import SMALL
