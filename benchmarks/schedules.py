@@ -71,6 +71,13 @@ def _visible_max(diff: np.ndarray, seen: np.ndarray) -> float:
     return float(np.abs(diff)[seen].max()) if seen.any() else float("nan")
 
 
+def _disagreement(name: str, a: np.ndarray, b: np.ndarray, defined: np.ndarray, seen: np.ndarray) -> dict:
+    """a, b: (T, N, 2) px. Max, p99 and visible-only max of the per-sample largest coordinate gap."""
+    d = np.abs(a - b).max(-1)  # (T, N)
+    return {f"{name}_max_px": float(d[defined].max()), f"{name}_p99_px": float(np.percentile(d[defined], 99)),
+            f"{name}_visible_max_px": _visible_max(d, seen)}
+
+
 def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_size, iters: int = 6,
             low_latency: bool = True, onnx_dir: str | None = None) -> dict:
     """Seconds per frame of the runtime (published and, optionally, low-latency schedule; torch and,
@@ -100,18 +107,14 @@ def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_si
         "reference_s_per_frame": t_ref / T,
         "runtime_s_per_frame": runs["runtime"][0] / T,
         "speedup_vs_reference": t_ref / runs["runtime"][0],
-        "runtime_vs_reference_max_px": float(np.abs(runs["runtime"][1] - ref)[defined].max()),
-        "runtime_vs_reference_visible_max_px": _visible_max(runs["runtime"][1] - ref, seen),
+        **_disagreement("runtime_vs_reference", runs["runtime"][1], ref, defined, seen),
         "windows_per_frame": 1 / model.cfg.window_step,
     }
     if onnx_dir:
-        d = np.abs(runs["onnxruntime"][1] - runs["runtime"][1]).max(-1)  # (T, N)
         out.update({
             "onnxruntime_s_per_frame": runs["onnxruntime"][0] / T,
             "onnxruntime_speedup_vs_reference": t_ref / runs["onnxruntime"][0],
-            "onnxruntime_vs_torch_max_px": float(d[defined].max()),
-            "onnxruntime_vs_torch_p99_px": float(np.percentile(d[defined], 99)),
-            "onnxruntime_vs_torch_visible_max_px": _visible_max(d, seen),
+            **_disagreement("onnxruntime_vs_torch", runs["onnxruntime"][1], runs["runtime"][1], defined, seen),
         })
     if low_latency:
         d = np.abs(runs["low_latency"][1] - runs["runtime"][1])[defined]

@@ -3,7 +3,8 @@
 A small random-weight model (window 8, step 4) with output heads large enough that tracks move:
 the runtime (each frame encoded once) and the reference schedule (every window re-encoded) must
 agree to the runtime's coordinate tolerance, and onnxruntime on an export of the same model must
-agree with the torch runtime; the visible-only maxima are checked against a recomputation.
+agree with the torch runtime; the visible-only maximum is checked on a hand-made case and, in
+`compare`, to lie within the overall maximum.
 """
 
 from __future__ import annotations
@@ -58,5 +59,5 @@ def test_compare_runtime_reference_and_onnxruntime_agree(model, tmp_path):
     assert out["onnxruntime_vs_torch_max_px"] <= 5e-3
     for name in ("runtime_vs_reference", "onnxruntime_vs_torch"):
         assert 0 <= out[f"{name}_visible_max_px"] <= out[f"{name}_max_px"]
-    assert out["onnxruntime_vs_torch_p99_px"] <= out["onnxruntime_vs_torch_max_px"]
+        assert out[f"{name}_p99_px"] <= out[f"{name}_max_px"]
     assert out["reference_s_per_frame"] > 0 and out["onnxruntime_s_per_frame"] > 0
