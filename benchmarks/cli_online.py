@@ -56,6 +56,7 @@ def register(sub) -> None:
     o.add_argument("--iters", type=int, default=6)
     o.add_argument("--threads", type=int, default=0)
     o.add_argument("--no-low-latency", action="store_true", help="skip the low-latency run")
-    o.add_argument("--onnx-dir", help="also run the onnxruntime backend on this export (same weights and size)")
+    o.add_argument("--onnx-dir", help="also run the onnxruntime backend on this export (same weights and size): "
+                   "closed loop (its own windows) and replay (each torch graph call again on the same inputs)")
     o.add_argument("--out", help="write the JSON result here")
     o.set_defaults(func=run)

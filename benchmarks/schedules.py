@@ -14,8 +14,11 @@ import numpy as np
 import torch
 
 from rt_edge import OnlineTracker, Tracks
+from rt_edge.backends import load_executor
 from rt_edge.image import pixel_scale, resize_aligned
 from rt_edge.model import CoTracker3, window_starts
+
+from .replay import MirrorExecutor, summarize
 
 
 @torch.no_grad()
@@ -64,6 +67,16 @@ def runtime_track(tracker: OnlineTracker, frames: np.ndarray, queries: np.ndarra
     return res, np.searchsorted(res.ids, ids)
 
 
+def replay_export(model: CoTracker3, onnx_dir: str, frames: np.ndarray, queries: np.ndarray, image_size,
+                  iters: int = 6) -> dict:
+    """The torch runtime tracks the clip; onnxruntime replays each of its graph calls on the same inputs
+    (benchmarks.replay). -> the largest per-call gaps."""
+    primary = load_executor(model, "torch", image_size=image_size, iters=iters)
+    mirror = MirrorExecutor(primary, load_executor(onnx_dir, "onnxruntime"))
+    runtime_track(OnlineTracker(mirror, context_points=False), frames, queries)
+    return summarize(mirror.gaps, pixel_scale(frames.shape[1:3], image_size))
+
+
 def _visible_max(diff: np.ndarray, seen: np.ndarray) -> float:
     """Largest |diff| (px) over the samples the runtime reports visible: the disagreement a
     controller acting only on visible points sees. Occluded points carry no image evidence and
@@ -82,7 +95,8 @@ def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_si
             low_latency: bool = True, onnx_dir: str | None = None) -> dict:
     """Seconds per frame of the runtime (published and, optionally, low-latency schedule; torch and,
     given an export directory, onnxruntime) and of the reference schedule, measured back to back,
-    with their disagreements in px."""
+    with their disagreements in px; given an export, also onnxruntime replaying the torch runtime's
+    graph calls (untimed)."""
     T = len(frames)
     runs = {}
     configs = [("runtime", False, model, "torch")]
@@ -115,6 +129,7 @@ def compare(model: CoTracker3, frames: np.ndarray, queries: np.ndarray, image_si
             "onnxruntime_s_per_frame": runs["onnxruntime"][0] / T,
             "onnxruntime_speedup_vs_reference": t_ref / runs["onnxruntime"][0],
             **_disagreement("onnxruntime_vs_torch", runs["onnxruntime"][1], runs["runtime"][1], defined, seen),
+            "onnxruntime_replay": replay_export(model, onnx_dir, frames, queries, image_size, iters),
         })
     if low_latency:
         d = np.abs(runs["low_latency"][1] - runs["runtime"][1])[defined]

@@ -4,16 +4,22 @@ A small random-weight model (window 8, step 4) with output heads large enough th
 the runtime (each frame encoded once) and the reference schedule (every window re-encoded) must
 agree to the runtime's coordinate tolerance, and onnxruntime on an export of the same model must
 agree with the torch runtime; the visible-only maximum is checked on a hand-made case and, in
-`compare`, to lie within the overall maximum.
+`compare`, to lie within the overall maximum. The replay (onnxruntime re-running each torch graph
+call on the same inputs) must cover every frame and window, agree on a faithful export, and point
+at the window graph, not the encoder, when only the window graph's weights differ.
 """
+
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 
-from benchmarks.schedules import _visible_max, compare
-from rt_edge.model import CoTracker3
+from benchmarks.schedules import _visible_max, compare, replay_export
+from rt_edge.model import CoTracker3, window_starts
 
 from .conftest import lively_small_model
 
@@ -61,3 +67,24 @@ def test_compare_runtime_reference_and_onnxruntime_agree(model, tmp_path):
         assert 0 <= out[f"{name}_visible_max_px"] <= out[f"{name}_max_px"]
         assert out[f"{name}_p99_px"] <= out[f"{name}_max_px"]
     assert out["reference_s_per_frame"] > 0 and out["onnxruntime_s_per_frame"] > 0
+    rep = out["onnxruntime_replay"]
+    assert rep["frames_encoded"] == len(frames)
+    assert rep["windows"] == len(rep["per_window_coords_max_px"]) == len(window_starts(len(frames), model.cfg.window_len, model.cfg.window_step))
+    assert rep["query_batches"] >= 1
+    assert rep["coords_max_px"] <= 5e-3 and rep["vis_max"] <= 1e-4 and rep["conf_max"] <= 1e-4
+    assert rep["encoder_max_abs"] <= 1e-4 and rep["query_max_abs"] <= 1e-4
+
+
+def test_replay_finds_a_wrong_window_graph(model, tmp_path):
+    """An export whose flow head is off by 0.05 px per iteration: the replay must see it in the
+    window graph's coordinates while the encoder and query graphs still agree."""
+    from export.to_onnx import export_onnx
+
+    wrong = copy.deepcopy(model)
+    with torch.no_grad():
+        wrong.updateformer.flow_head.bias.add_(0.05)
+    export_onnx(wrong, tmp_path / "onnx", image_size=SIZE, iters=3, max_points=16)
+    frames, queries = _clip()
+    rep = replay_export(model, str(tmp_path / "onnx"), frames, queries, SIZE, iters=3)
+    assert rep["coords_max_model_px"] > 0.05
+    assert rep["encoder_max_abs"] <= 1e-4 and rep["query_max_abs"] <= 1e-4
