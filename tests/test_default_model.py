@@ -51,7 +51,8 @@ def test_package_is_fp16_with_config_size_and_card(trained, tmp_path):
     out = tmp_path / "default.pth"
     summary = package(src, out, image_size=SIZE, card={"trained_on": "unit test", "steps": 123})
     raw = torch.load(out, weights_only=True)
-    assert set(raw) == {"model", "config", "card"}  # optimizer state and RNG dropped
+    assert set(raw) == {"model", "config", "card", "step"}  # optimizer state and RNG dropped
+    assert raw["step"] == summary["step"] == 123  # where the training run stood
     floats = [v for v in raw["model"].values() if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float16 for v in floats)
     assert raw["config"]["default_image_size"] == list(SIZE)
@@ -61,6 +62,20 @@ def test_package_is_fp16_with_config_size_and_card(trained, tmp_path):
     worst = max(float((raw["model"][k].float() - v).abs().max()) for k, v in model.state_dict().items())
     assert summary["max_fp16_rounding"] == pytest.approx(worst) and 0 < worst < 1e-2
     assert summary["image_size"] == list(SIZE)
+
+
+def test_training_starts_in_fp32_from_a_packaged_snapshot(trained, tmp_path):
+    """The recipe's stages start from committed fp16 snapshots when a machine lost the run directory."""
+    from training.trainer import TrainConfig, build_model
+
+    model, src = trained
+    snap = tmp_path / "stage.pth"
+    package(src, snap)
+    start = build_model(TrainConfig(data=str(tmp_path), init=str(snap)))
+    half = torch.load(snap, weights_only=True)["model"]
+    for k, v in start.state_dict().items():
+        assert v.dtype == model.state_dict()[k].dtype  # fp32 weights again, not fp16
+        assert torch.equal(v, half[k].to(v.dtype))
 
 
 def test_package_refuses_weights_beyond_fp16(trained, tmp_path):

@@ -21,11 +21,14 @@ def package(src: str | os.PathLike, out: str | os.PathLike, image_size: tuple[in
     """Write `out` from checkpoint `src`; returns a summary (bytes written, worst fp16 rounding).
 
     image_size (H, W) becomes the config's default_image_size, what loaders use when the caller
-    names none. A weight beyond fp16's range is an error, not a silent inf.
+    names none. A weight beyond fp16's range is an error, not a silent inf. The training step of
+    `src` (a trainer checkpoint) travels along as "step", so a snapshot says where its run stood.
     """
     from rt_edge.backends import check_image_size
 
     model = load_checkpoint(src)
+    raw = torch.load(src, map_location="cpu", weights_only=True) if isinstance(src, (str, os.PathLike)) else src
+    step = raw.get("step") if isinstance(raw, dict) else None
     cfg = model.cfg
     if image_size is not None:
         cfg = cfg.replace(default_image_size=check_image_size(image_size, cfg))
@@ -36,8 +39,9 @@ def package(src: str | os.PathLike, out: str | os.PathLike, image_size: tuple[in
         raise ValueError(f"weights beyond fp16's range {FP16_MAX:g}: {too_big}")
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     rounding = max((float((half[k].float() - v).abs().max()) for k, v in floats.items()), default=0.0)
-    path = save_atomic({"model": half, "config": cfg.to_dict(), "card": dict(card or {})}, out)
-    return {"out": str(path), "bytes": path.stat().st_size, "parameters": sum(v.numel() for v in state.values()),
+    extra = {} if step is None else {"step": int(step)}
+    path = save_atomic({"model": half, "config": cfg.to_dict(), "card": dict(card or {}), **extra}, out)
+    return {"out": str(path), **extra, "bytes": path.stat().st_size, "parameters": sum(v.numel() for v in state.values()),
             "max_fp16_rounding": rounding, "image_size": list(cfg.image_size), "config": cfg.to_dict()}
 
 

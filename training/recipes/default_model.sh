@@ -22,6 +22,12 @@
 # correlation radius 2 over 3 levels, run at 128x128, the size it trains at; a step costs half what radius 3
 # over 4 levels at 256x256 did on the CPU).
 # Env: PY (python, default .venv/bin/python), RUN (output root, default runs/default), THREADS.
+#
+# Snapshots: every stage ends by writing its weights (fp16, config inside, its training step; `python -m
+# training package`) to training/recipes/snapshots/<stage>.pth, to be committed. A stage starts from the
+# previous stage's RUN directory when this machine still has it, else from that committed snapshot: run
+# directories do not survive a move to a new machine (the first default-model chain, about 12 CPU hours,
+# was lost that way), the repository does.
 set -euo pipefail
 case "${STAGE:=1}" in 1 | 2 | 3 | 4 | 5 | 6) ;; *) echo "STAGE must be 1 to 6, got '$STAGE'" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
@@ -35,35 +41,55 @@ for v in apple backpack paragliding; do ln -sf "$(cd ../shared/videos && pwd)/$v
     --size 192 192 --seed 1 --points 512 --backgrounds "$RUN/backgrounds"
 [ -f "$RUN/heldout/synthetic.json" ] || "$PY" -m training synthetic --out "$RUN/heldout" --sequences 8 --frames 32 \
     --size 192 192 --seed 2 --points 256 --backgrounds "$RUN/backgrounds"
+SNAP=training/recipes/snapshots
+# init_from DIR NAME: the weights a stage starts from, RUN/DIR/last.pth or else the snapshot NAME
+init_from() {
+  if [ -f "$RUN/$1/last.pth" ]; then echo "$RUN/$1/last.pth"
+  elif [ -f "$SNAP/$2.pth" ]; then echo "$SNAP/$2.pth"
+  else echo "neither $RUN/$1/last.pth nor $SNAP/$2.pth exists: run the stage before first" >&2; return 2; fi
+}
+# snapshot DIR NAME: RUN/DIR/last.pth in fp16 as the snapshot NAME
+snapshot() {
+  "$PY" -m training package "$RUN/$1/last.pth" --out "$SNAP/$2.pth" \
+      --card "{\"recipe\": \"training/recipes/default_model.sh\", \"stage\": \"$2\", \"stage_steps\": ${3:-0}}"
+}
 export OMP_NUM_THREADS=${THREADS:-2}
 COMMON=(--data "$RUN/data" --variant online --frames 24 --points 64 --iters 4 --save-every 100
         --eval-data "$RUN/heldout" --resume)
 if [ "$STAGE" = 1 ]; then
   "$PY" -m training kubric "${COMMON[@]}" --model-config training/recipes/default_model.json --size 128 128 \
       --steps "$STEPS" --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 --out "$RUN/train" ${1:+--stop-at "$1"}
+  snapshot train stage1 "$STEPS"
 elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/train/last.pth" --size 192 192 \
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from train stage1)" --size 192 192 \
       --steps 300 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300 --out "$RUN/stage2a"
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/stage2a/last.pth" --size 192 192 \
+  snapshot stage2a stage2a 300
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage2a stage2a)" --size 192 192 \
       --steps 2400 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 --out "$RUN/stage2b" ${1:+--stop-at "$1"}
+  snapshot stage2b stage2b 2400
 elif [ "$STAGE" = 3 ]; then
   # a 1 px Huber threshold weighs sub-pixel errors more: it raised realtex precision where 6 px had levelled off
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/stage2b/last.pth" --size 192 192 --huber-delta 1.0 \
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage2b stage2b)" --size 192 192 --huber-delta 1.0 \
       --steps 2000 --warmup 100 --lr 2e-4 --seed 5 --eval-every 500 --out "$RUN/stage3" ${1:+--stop-at "$1"}
+  snapshot stage3 stage3 2000
 elif [ "$STAGE" = 4 ]; then
   # stage 3's held-out score was still rising at its end: a second cosine cycle from there
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/stage3/last.pth" --size 192 192 --huber-delta 1.0 \
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage3 stage3)" --size 192 192 --huber-delta 1.0 \
       --steps 2000 --warmup 100 --lr 1.5e-4 --seed 6 --eval-every 500 --out "$RUN/stage4" ${1:+--stop-at "$1"}
+  snapshot stage4 stage4 2000
 elif [ "$STAGE" = 5 ]; then
   # a third cycle at 192, ended at step 900 of its 2000 (where that sitting stopped), then 288x288 input from
   # the same 192x192 clips: every clip upsampled 1.5x or more, as realtex's 256x256 clips are at 384x384 input
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/stage4/last.pth" --size 192 192 --huber-delta 1.0 \
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage4 stage4)" --size 192 192 --huber-delta 1.0 \
       --steps 2000 --warmup 100 --lr 1e-4 --seed 7 --eval-every 500 --out "$RUN/stage5a" --stop-at 900
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/stage5a/last.pth" --size 288 288 --huber-delta 1.0 \
+  snapshot stage5a stage5a 2000
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage5a stage5a)" --size 288 288 --huber-delta 1.0 \
       --steps 600 --warmup 50 --lr 1e-4 --seed 8 --eval-every 300 --out "$RUN/stage5b" ${1:+--stop-at "$1"}
+  snapshot stage5b stage5b 600
 else
   # train the 6 refinement iterations the runtime runs: past the 4 trained ones, stage 5 amplified fp32 rounding
-  "$PY" -m training kubric "${COMMON[@]}" --init "$RUN/stage5b/last.pth" --size 288 288 --huber-delta 1.0 --iters 6 \
+  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage5b stage5b)" --size 288 288 --huber-delta 1.0 --iters 6 \
       --steps 450 --warmup 30 --lr 1e-4 --seed 10 --eval-every 450 --out "$RUN/stage6" ${1:+--stop-at "$1"}
+  snapshot stage6 stage6 450
 fi
