@@ -69,7 +69,8 @@ def test_compare_runtime_reference_and_onnxruntime_agree(model, tmp_path):
     assert out["reference_s_per_frame"] > 0 and out["onnxruntime_s_per_frame"] > 0
     rep = out["onnxruntime_replay"]
     assert rep["frames_encoded"] == len(frames)
-    assert rep["windows"] == len(rep["per_window_coords_max_px"]) == len(window_starts(len(frames), model.cfg.window_len, model.cfg.window_step))
+    windows = window_starts(len(frames), model.cfg.window_len, model.cfg.window_step)
+    assert rep["windows"] == len(rep["per_window_coords_max_px"]) == len(windows)
     assert rep["query_batches"] >= 1
     assert rep["coords_max_px"] <= 5e-3 and rep["vis_max"] <= 1e-4 and rep["conf_max"] <= 1e-4
     assert rep["encoder_max_abs"] <= 1e-4 and rep["query_max_abs"] <= 1e-4

@@ -26,7 +26,7 @@ def package(src: str | os.PathLike, out: str | os.PathLike, image_size: tuple[in
     """
     from rt_edge.backends import check_image_size
 
-    model = load_checkpoint(src)
+    model = load_checkpoint(src)  # first: its errors name a missing or unreadable file
     raw = torch.load(src, map_location="cpu", weights_only=True) if isinstance(src, (str, os.PathLike)) else src
     step = raw.get("step") if isinstance(raw, dict) else None
     cfg = model.cfg
@@ -41,8 +41,9 @@ def package(src: str | os.PathLike, out: str | os.PathLike, image_size: tuple[in
     rounding = max((float((half[k].float() - v).abs().max()) for k, v in floats.items()), default=0.0)
     extra = {} if step is None else {"step": int(step)}
     path = save_atomic({"model": half, "config": cfg.to_dict(), "card": dict(card or {}), **extra}, out)
-    return {"out": str(path), **extra, "bytes": path.stat().st_size, "parameters": sum(v.numel() for v in state.values()),
-            "max_fp16_rounding": rounding, "image_size": list(cfg.image_size), "config": cfg.to_dict()}
+    return {"out": str(path), **extra, "bytes": path.stat().st_size,
+            "parameters": sum(v.numel() for v in state.values()), "max_fp16_rounding": rounding,
+            "image_size": list(cfg.image_size), "config": cfg.to_dict()}
 
 
 def read_card(path: str | os.PathLike) -> dict[str, Any]:
