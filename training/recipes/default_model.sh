@@ -23,11 +23,10 @@
 # over 4 levels at 256x256 did on the CPU).
 # Env: PY (python, default .venv/bin/python), RUN (output root, default runs/default), THREADS.
 #
-# Snapshots: every stage ends by writing its weights (fp16, config inside, its training step; `python -m
-# training package`) to training/recipes/snapshots/<stage>.pth, to be committed. A stage starts from the
-# previous stage's RUN directory when this machine still has it, else from that committed snapshot: run
-# directories do not survive a move to a new machine (the first default-model chain, about 12 CPU hours,
-# was lost that way), the repository does.
+# Snapshots (training/recipes/snapshots.sh): every stage ends by writing its weights (fp16, config inside,
+# its training step) to training/recipes/snapshots/<stage>.pth, to be committed; a stage starts from the
+# previous stage's RUN directory when this machine still has it, else from that snapshot. The first
+# default-model chain (about 12 CPU hours) was lost with its run directories in a move to a new machine.
 set -euo pipefail
 case "${STAGE:=1}" in 1 | 2 | 3 | 4 | 5 | 6) ;; *) echo "STAGE must be 1 to 6, got '$STAGE'" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
@@ -41,18 +40,7 @@ for v in apple backpack paragliding; do ln -sf "$(cd ../shared/videos && pwd)/$v
     --size 192 192 --seed 1 --points 512 --backgrounds "$RUN/backgrounds"
 [ -f "$RUN/heldout/synthetic.json" ] || "$PY" -m training synthetic --out "$RUN/heldout" --sequences 8 --frames 32 \
     --size 192 192 --seed 2 --points 256 --backgrounds "$RUN/backgrounds"
-SNAP=training/recipes/snapshots
-# init_from DIR NAME: the weights a stage starts from, RUN/DIR/last.pth or else the snapshot NAME
-init_from() {
-  if [ -f "$RUN/$1/last.pth" ]; then echo "$RUN/$1/last.pth"
-  elif [ -f "$SNAP/$2.pth" ]; then echo "$SNAP/$2.pth"
-  else echo "neither $RUN/$1/last.pth nor $SNAP/$2.pth exists: run the stage before first" >&2; return 2; fi
-}
-# snapshot DIR NAME: RUN/DIR/last.pth in fp16 as the snapshot NAME
-snapshot() {
-  "$PY" -m training package "$RUN/$1/last.pth" --out "$SNAP/$2.pth" \
-      --card "{\"recipe\": \"training/recipes/default_model.sh\", \"stage\": \"$2\", \"stage_steps\": ${3:-0}}"
-}
+. training/recipes/snapshots.sh
 export OMP_NUM_THREADS=${THREADS:-2}
 COMMON=(--data "$RUN/data" --variant online --frames 24 --points 64 --iters 4 --save-every 100
         --eval-data "$RUN/heldout" --resume)
