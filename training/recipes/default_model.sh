@@ -50,34 +50,41 @@ if [ "$STAGE" = 1 ]; then
   snapshot train stage1 "$STEPS"
 elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from train stage1)" --size 192 192 \
+  INIT=$(init_from train stage1)  # an assignment, so that set -e stops on a missing one
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 \
       --steps 300 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300 --out "$RUN/stage2a"
   snapshot stage2a stage2a 300
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage2a stage2a)" --size 192 192 \
+  INIT=$(init_from stage2a stage2a)
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 \
       --steps 2400 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 --out "$RUN/stage2b" ${1:+--stop-at "$1"}
   snapshot stage2b stage2b 2400
 elif [ "$STAGE" = 3 ]; then
   # a 1 px Huber threshold weighs sub-pixel errors more: it raised realtex precision where 6 px had levelled off
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage2b stage2b)" --size 192 192 --huber-delta 1.0 \
+  INIT=$(init_from stage2b stage2b)
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 --huber-delta 1.0 \
       --steps 2000 --warmup 100 --lr 2e-4 --seed 5 --eval-every 500 --out "$RUN/stage3" ${1:+--stop-at "$1"}
   snapshot stage3 stage3 2000
 elif [ "$STAGE" = 4 ]; then
   # stage 3's held-out score was still rising at its end: a second cosine cycle from there
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage3 stage3)" --size 192 192 --huber-delta 1.0 \
+  INIT=$(init_from stage3 stage3)
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 --huber-delta 1.0 \
       --steps 2000 --warmup 100 --lr 1.5e-4 --seed 6 --eval-every 500 --out "$RUN/stage4" ${1:+--stop-at "$1"}
   snapshot stage4 stage4 2000
 elif [ "$STAGE" = 5 ]; then
   # a third cycle at 192, ended at step 900 of its 2000 (where that sitting stopped), then 288x288 input from
   # the same 192x192 clips: every clip upsampled 1.5x or more, as realtex's 256x256 clips are at 384x384 input
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage4 stage4)" --size 192 192 --huber-delta 1.0 \
+  INIT=$(init_from stage4 stage4)
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 --huber-delta 1.0 \
       --steps 2000 --warmup 100 --lr 1e-4 --seed 7 --eval-every 500 --out "$RUN/stage5a" --stop-at 900
   snapshot stage5a stage5a 2000
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage5a stage5a)" --size 288 288 --huber-delta 1.0 \
+  INIT=$(init_from stage5a stage5a)
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 288 288 --huber-delta 1.0 \
       --steps 600 --warmup 50 --lr 1e-4 --seed 8 --eval-every 300 --out "$RUN/stage5b" ${1:+--stop-at "$1"}
   snapshot stage5b stage5b 600
 else
   # train the 6 refinement iterations the runtime runs: past the 4 trained ones, stage 5 amplified fp32 rounding
-  "$PY" -m training kubric "${COMMON[@]}" --init "$(init_from stage5b stage5b)" --size 288 288 --huber-delta 1.0 --iters 6 \
+  INIT=$(init_from stage5b stage5b)
+  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 288 288 --huber-delta 1.0 --iters 6 \
       --steps 450 --warmup 30 --lr 1e-4 --seed 10 --eval-every 450 --out "$RUN/stage6" ${1:+--stop-at "$1"}
   snapshot stage6 stage6 450
 fi
