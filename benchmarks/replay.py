@@ -37,8 +37,7 @@ class ReplayGaps:
 
     encoder: list[float] = field(default_factory=list)  # per frame
     query: list[float] = field(default_factory=list)  # per query batch
-    coords: list[float] = field(default_factory=list)  # per window, over its active points
-    coords_xy: list[np.ndarray] = field(default_factory=list)  # per window, (2,) largest |dx|, |dy|
+    coords_xy: list[np.ndarray] = field(default_factory=list)  # per window, (2,) largest |dx|, |dy| of active points
     vis: list[float] = field(default_factory=list)
     conf: list[float] = field(default_factory=list)
 
@@ -82,7 +81,6 @@ class MirrorExecutor:
         on = np.asarray(active, bool)  # (N,) points the window tracks; the others are placeholders
         if on.any():
             dxy = np.abs(a[0] - b[0])[:, on]  # (S, n, 2)
-            self.gaps.coords.append(float(dxy.max()))
             self.gaps.coords_xy.append(dxy.reshape(-1, 2).max(0))
             self.gaps.vis.append(float(np.abs(_sigmoid(a[1]) - _sigmoid(b[1]))[:, on].max()))
             self.gaps.conf.append(float(np.abs(_sigmoid(a[2]) - _sigmoid(b[2]))[:, on].max()))
@@ -92,12 +90,12 @@ class MirrorExecutor:
 def summarize(gaps: ReplayGaps, scale: np.ndarray) -> dict:
     """The report of `python -m benchmarks online`: maxima over the run, coordinates also in caller
     pixels (scale (sx, sy) maps caller pixels to model pixels, as rt_edge.image.pixel_scale)."""
-    if not gaps.coords:
+    if not gaps.coords_xy:
         raise ValueError("no window ran with an active point: nothing was replayed")
     caller = [float((d / scale).max()) for d in gaps.coords_xy]
     return {
-        "windows": len(gaps.coords), "frames_encoded": len(gaps.encoder), "query_batches": len(gaps.query),
-        "coords_max_px": max(caller), "coords_max_model_px": max(gaps.coords),
+        "windows": len(gaps.coords_xy), "frames_encoded": len(gaps.encoder), "query_batches": len(gaps.query),
+        "coords_max_px": max(caller), "coords_max_model_px": float(max(d.max() for d in gaps.coords_xy)),
         "per_window_coords_max_px": caller,
         "vis_max": max(gaps.vis), "conf_max": max(gaps.conf),
         "encoder_max_abs": max(gaps.encoder, default=float("nan")),
