@@ -47,3 +47,48 @@ def test_snapshot_writes_fp16_weights_with_step_and_card(tmp_path):
     assert again.cfg == SMALL
     for k, v in model.state_dict().items():
         assert torch.equal(again.state_dict()[k], v.half().float() if v.is_floating_point() else v)
+
+
+def test_continue_from_gives_the_snapshot_and_its_step_only_when_the_run_is_gone(tmp_path):
+    """Stage 1 starts a fresh model, so on a machine without its run directory it must be told to continue
+    the committed snapshot at the step it was taken (--init ... --start-step ...); else nothing is added."""
+    run, snap = tmp_path / "run", tmp_path / "snap"
+    show = 'continue_from train stage1; echo "${#FROM[@]}:${FROM[*]}"'
+    assert _sh(show, run, snap).stdout.strip() == "0:"  # neither: a fresh start
+    model = lively_small_model()
+    checkpoints.save(run / "train" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
+    assert _sh("snapshot train stage1 2000", run, snap).returncode == 0
+    assert _sh(show, run, snap).stdout.strip() == "0:"  # the run directory is here: --resume continues it
+    (run / "train" / "last.pth").unlink()
+    assert _sh(show, run, snap).stdout.strip() == f"4:--init {snap / 'stage1.pth'} --start-step 37"
+    (snap / "stage1.pth").write_bytes(b"not a checkpoint")
+    bad = _sh(f"set -e; {show}", run, snap)
+    assert bad.returncode == 2 and "cannot read the training step of" in bad.stderr and not bad.stdout
+
+
+def test_stage1_of_the_recipe_passes_the_snapshot_on(tmp_path):
+    """The recipe itself, with a python that records each `-m training` call instead of training: stage 1 on
+    a machine with only the snapshot trains from it at its step; with the run directory, it resumes that."""
+    run, snap, calls = tmp_path / "run", tmp_path / "snap", tmp_path / "calls.txt"
+    fake = tmp_path / "py"
+    fake.write_text(f"""#!/usr/bin/env bash
+if [ "$1" = -c ]; then exec {sys.executable} "$@"; fi
+echo "$*" >> {calls}
+if [ "$3" = synthetic ]; then mkdir -p "$5" && touch "$5/synthetic.json"; fi
+""")
+    fake.chmod(0o755)
+    model = lively_small_model()
+    checkpoints.save(run / "train" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
+    env = {**os.environ, "PY": str(fake), "RUN": str(run), "SNAP": str(snap), "STEPS": "100"}
+    recipe = [str(REPO / "training/recipes/default_model.sh"), "50"]
+    assert _sh("snapshot train stage1 100", run, snap).returncode == 0
+    for present in (True, False):
+        if not present:
+            (run / "train" / "last.pth").unlink()
+        calls.unlink(missing_ok=True)
+        done = subprocess.run(recipe, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        kubric = [c for c in calls.read_text().splitlines() if c.startswith("-m training kubric")]
+        assert len(kubric) == 1 and "--resume" in kubric[0] and "--stop-at 50" in kubric[0]
+        cont = f"--init {snap / 'stage1.pth'} --start-step 37"
+        assert (cont in kubric[0]) is not present, kubric[0]

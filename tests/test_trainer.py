@@ -146,3 +146,38 @@ def test_huber_delta_reaches_the_loss_and_is_validated(clips, tmp_path, one_torc
     assert first["small"] < first["paper"]  # linear beyond 0.5 px grows slower than quadratic up to 6 px
     with pytest.raises(ValueError, match="--huber-delta must be > 0 px, got 0"):
         _config(clips, tmp_path / "bad", huber_delta=0.0).validate()
+
+
+def _rows(out) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return {r["step"]: r for r in rows if "total" in r}
+
+
+def test_start_step_continues_weights_where_their_schedule_stood(clips, tmp_path, one_torch_thread):
+    """Weights from step 4 of an 8-step run, continued with --start-step 4 and a fresh optimizer: the first
+    step sees the batch and weights the uninterrupted run saw (same loss, bit for bit), the lr follows the
+    cosine times a new 3-step ramp, and a resume in the middle of that ramp keeps it."""
+    kw = dict(steps=8, warmup=3)
+    train(_config(clips, tmp_path / "whole", **kw))
+    first = train(_config(clips, tmp_path / "first", stop_at=4, **kw))
+    cont = tmp_path / "cont"
+    train(_config(clips, cont, init=str(first), model_config=None, start_step=4, stop_at=5, **kw))
+    assert sorted(_rows(cont)) == [5]
+    assert _rows(cont)[5]["total"] == _rows(tmp_path / "whole")[5]["total"]
+    train(_config(clips, cont, resume=True, **kw))  # no --start-step: the checkpoint carries it
+    lr = {s: r["lr"] for s, r in _rows(cont).items()}
+    cosine = [0.5 * (1 + np.cos(np.pi * (i - 3) / 5)) for i in range(8)]  # 0-based step i, after the warm-up
+    assert sorted(lr) == [5, 6, 7, 8]
+    assert [lr[s] for s in (5, 6, 7, 8)] == pytest.approx(
+        [2e-3 * cosine[4] / 3, 2e-3 * cosine[5] * 2 / 3, 2e-3 * cosine[6], 2e-3 * cosine[7]], rel=1e-12)
+    assert checkpoints.load(cont / "last.pth")["step"] == 8
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(start_step=-1, init="x.pth"), "--start-step must be >= 0, got -1"),
+    (dict(start_step=6, init="x.pth"), "--start-step 6 is past the end of a 6-step schedule"),
+    (dict(start_step=2), "--start-step 2 continues trained weights: give them with --init"),
+])
+def test_start_step_is_validated(clips, tmp_path, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        _config(clips, tmp_path / "bad", **kw).validate()

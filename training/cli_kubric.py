@@ -17,7 +17,8 @@ def run(args) -> int:
         data=args.data, variant=args.variant, out=args.out, init=args.init, model_config=model_config,
         steps=args.steps, batch=args.batch, size=tuple(args.size), frames=args.frames, points=args.points,
         iters=args.iters, lr=args.lr, wd=args.wd, warmup=args.warmup, clip=args.clip, bf16=args.bf16,
-        seed=args.seed, resume=args.resume, stop_at=args.stop_at, save_every=args.save_every, eval_data=args.eval_data,
+        seed=args.seed, resume=args.resume, stop_at=args.stop_at, start_step=args.start_step,
+        save_every=args.save_every, eval_data=args.eval_data,
         eval_every=args.eval_every, eval_clips=args.eval_clips, device=args.device, augment=not args.no_augment,
         progress=not args.quiet,
         **({} if args.huber_delta is None else {"huber_delta": args.huber_delta}),
@@ -59,6 +60,10 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     p.add_argument("--stop-at", type=int, metavar="STEP", help="stop this process after STEP (the schedule still "
                    "spans --steps); continue later with --resume: CPU training in several sittings")
+    p.add_argument("--start-step", type=int, default=0, metavar="STEP",
+                   help="begin at STEP of the --steps schedule (its lr and data order), to continue a snapshot "
+                   "given with --init whose optimizer state is gone (`python -m training package` keeps the "
+                   "step); the lr ramps up again over --warmup steps from there. --resume of OUT/last.pth wins")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--eval-data", help="held-out sequences scored with TAP-Vid metrics (AJ, delta_avg, OA)")
     p.add_argument("--eval-every", type=int, default=500)

@@ -13,3 +13,12 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def restart_ramp(step: int, start: int, warmup: int) -> float:
+    """Extra multiplier for a run that begins at step `start` > 0 of its schedule with a fresh optimizer
+    (weights from a snapshot, Adam's moments gone): 0 to 1 linearly over `warmup` steps from `start`, so the
+    first updates, whose size Adam does not yet scale, stay small. 1 for a run from step 0."""
+    if start <= 0 or warmup <= 0 or step >= start + warmup:
+        return 1.0
+    return (step - start + 1) / warmup

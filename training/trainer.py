@@ -30,7 +30,7 @@ from .run_utils import (
     tensorboard_writer,
     weights_digest,
 )
-from .schedule import warmup_cosine
+from .schedule import restart_ramp, warmup_cosine
 
 VARIANTS = ("online", "offline")
 LAST = "last.pth"
@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     stop_at: int | None = None  # end this process after this step (the schedule still spans `steps`)
+    start_step: int = 0  # begin at this step of the schedule (continuing a snapshot given as `init`)
     save_every: int = 500
     eval_data: str | None = None
     eval_every: int = 500
@@ -78,6 +79,13 @@ class TrainConfig:
         if self.lr <= 0 or self.wd < 0 or self.warmup < 0 or self.clip <= 0:
             raise ValueError(f"need lr > 0, wd >= 0, warmup >= 0, clip > 0; got {self.lr}, {self.wd}, "
                              f"{self.warmup}, {self.clip}")
+        if self.start_step < 0:
+            raise ValueError(f"--start-step must be >= 0, got {self.start_step}")
+        if self.start_step >= self.steps:
+            raise ValueError(f"--start-step {self.start_step} is past the end of a {self.steps}-step schedule "
+                             "(--steps): nothing to train")
+        if self.start_step and not self.init:
+            raise ValueError(f"--start-step {self.start_step} continues trained weights: give them with --init")
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"--data {self.data} is not a directory of sequences")
 
@@ -122,7 +130,10 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
-    start = checkpoints.resume(out / LAST, model, opt) if cfg.resume and (out / LAST).is_file() else 0
+    start = ramp_from = cfg.start_step
+    if cfg.resume and (out / LAST).is_file():
+        start = checkpoints.resume(out / LAST, model, opt)
+        ramp_from = checkpoints.load(out / LAST).get("start_step", 0)  # the run it continues keeps its ramp
     net = distributed.wrap(Unrolled(model, cfg.variant, cfg.iters), world, device)
     data = _dataset(cfg, cfg.data, train=True)
     held_out = None
@@ -140,7 +151,7 @@ def train(cfg: TrainConfig) -> Path:
     t0, last_log = time.perf_counter(), start
     run_start = t0
     for step in bar:
-        lr = cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps)
+        lr = cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps) * restart_ramp(step, ramp_from, cfg.warmup)
         set_lr(opt, lr)
         batch = _batch(data, (step * world.size + world.rank) * cfg.batch, cfg.batch, device)
         with autocast:
@@ -178,7 +189,7 @@ def train(cfg: TrainConfig) -> Path:
                 for k, v in scores.items():
                     writer.add_scalar(f"eval/{k}", v, step + 1)
         if world.main and ((step + 1) % cfg.save_every == 0 or done):
-            checkpoints.save(out / LAST, model, opt, step + 1)
+            checkpoints.save(out / LAST, model, opt, step + 1, extra={"start_step": ramp_from})
     if writer:
         writer.close()
     if world.size > 1:  # lets anyone check that the ranks ended with the same weights

@@ -25,8 +25,10 @@
 #
 # Snapshots (training/recipes/snapshots.sh): every stage ends by writing its weights (fp16, config inside,
 # its training step) to training/recipes/snapshots/<stage>.pth, to be committed; a stage starts from the
-# previous stage's RUN directory when this machine still has it, else from that snapshot. The first
-# default-model chain (about 12 CPU hours) was lost with its run directories in a move to a new machine.
+# previous stage's RUN directory when this machine still has it, else from that snapshot; stage 1, which
+# starts a fresh model, continues from its own snapshot (at the snapshot's step of the STEPS schedule, the lr
+# ramped up again over the warm-up) when RUN/train is gone. The first default-model chain (about 12 CPU hours)
+# was lost with its run directories in a move to a new machine.
 set -euo pipefail
 case "${STAGE:=1}" in 1 | 2 | 3 | 4 | 5 | 6) ;; *) echo "STAGE must be 1 to 6, got '$STAGE'" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/../.."
@@ -45,8 +47,11 @@ export OMP_NUM_THREADS=${THREADS:-2}
 COMMON=(--data "$RUN/data" --variant online --frames 24 --points 64 --iters 4 --save-every 100
         --eval-data "$RUN/heldout" --resume)
 if [ "$STAGE" = 1 ]; then
+  # a machine without RUN/train but with the stage-1 snapshot continues that snapshot's schedule (FROM)
+  continue_from train stage1
   "$PY" -m training kubric "${COMMON[@]}" --model-config training/recipes/default_model.json --size 128 128 \
-      --steps "$STEPS" --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 --out "$RUN/train" ${1:+--stop-at "$1"}
+      --steps "$STEPS" --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 --out "$RUN/train" ${1:+--stop-at "$1"} \
+      "${FROM[@]}"
   snapshot train stage1 "$STEPS"
 elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).

@@ -17,3 +17,16 @@ snapshot() {
   "$PY" -m training package "$RUN/$1/last.pth" --out "$SNAP/$2.pth" \
       --card "{\"recipe\": \"$0\", \"stage\": \"$2\", \"stage_steps\": $3}"
 }
+
+# continue_from DIR NAME: sets the array FROM to the arguments that carry a stage's own run on: none when
+# RUN/DIR/last.pth exists (--resume takes it up, optimizer and all) or when SNAP/NAME.pth does not (a fresh
+# start); else --init SNAP/NAME.pth --start-step STEP, the step the snapshot was taken at
+continue_from() {
+  FROM=()
+  if [ ! -f "$RUN/$1/last.pth" ] && [ -f "$SNAP/$2.pth" ]; then
+    local step
+    step=$("$PY" -c 'import sys, torch; print(int(torch.load(sys.argv[1], weights_only=True)["step"]))' \
+        "$SNAP/$2.pth") || { echo "cannot read the training step of $SNAP/$2.pth" >&2; return 2; }
+    FROM=(--init "$SNAP/$2.pth" --start-step "$step")
+  fi
+}
