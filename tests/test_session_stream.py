@@ -4,7 +4,10 @@ frame comes back exactly once, in order, while queries come and go."""
 from __future__ import annotations
 
 import gc
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -14,21 +17,10 @@ import torch
 from rt_edge import ContextConfig, OnlineTracker
 from rt_edge.model import CoTracker3
 
-from .conftest import SMALL
+from .conftest import REPO, SMALL
 
 WARMUP = 1_000  # frames: query add/remove cycles until the state's maxima are reached
-RSS_BOUND = 30e6  # bytes; keeping each frame's pyramid alone would grow ~11 kB/frame here
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread(one_torch_thread):
-    yield
-
-
-@pytest.fixture(scope="module")
-def model() -> CoTracker3:
-    torch.manual_seed(0)
-    return CoTracker3(SMALL).eval()
+RSS_BOUND = 15e6  # bytes; keeping each frame's pyramid alone would grow ~11 kB/frame here
 
 
 def _rss() -> int:
@@ -100,19 +92,41 @@ def _stream(model, num_frames: int, low_latency: bool, context_points, period: i
     return maxima, growth
 
 
+def _stream_fresh(num_frames: int, low_latency: bool, context: dict | None, **kw) -> dict:
+    """_stream with the test's model, for a fresh interpreter (see _isolated)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    ctx = ContextConfig(**context) if context else False
+    maxima, growth = _stream(CoTracker3(SMALL).eval(), num_frames, low_latency, ctx, **kw)
+    return {"maxima": maxima, "growth": growth}
+
+
+def _isolated(**kw) -> tuple[dict, float]:
+    """Stream in a fresh interpreter, so the RSS growth is the tracker's own: in the suite's process, what
+    earlier tests left behind once added 44 MB during the stream (a fresh process stays within +-1 MB)."""
+    code = ("import json, sys; from tests.test_session_stream import _stream_fresh; "
+            "print(json.dumps(_stream_fresh(**json.loads(sys.argv[1]))))")
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(kw)], cwd=REPO, capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    print(r.stdout)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return out["maxima"], out["growth"]
+
+
 @pytest.mark.parametrize("num_frames", [10_000])
-def test_long_stream_state_is_bounded(model, num_frames):
-    maxima, growth = _stream(model, num_frames, low_latency=False, context_points=False)
+def test_long_stream_state_is_bounded(num_frames):
+    maxima, growth = _isolated(num_frames=num_frames, low_latency=False, context=None)
     # the maxima are what a bounded tracker holds: a window of frames, at most 3 groups of 3
     assert maxima == {"buffered_frames": SMALL.window_len, "points": 9, "window_values": SMALL.window_len * 9 * 4}
     assert growth < RSS_BOUND, f"resident memory grew by {growth / 1e6:.1f} MB"
 
 
-def test_low_latency_stream_with_context_points_is_bounded(model):
+def test_low_latency_stream_with_context_points_is_bounded():
     """Context points are re-seeded as the stream goes (the global grid every window step): the
     old ones must go. Small grids keep the per-frame window cheap."""
-    ctx = ContextConfig(global_grid=3, local_grid=2)
-    maxima, growth = _stream(model, 400, low_latency=True, context_points=ctx, period=40, warmup=160)
+    maxima, growth = _isolated(num_frames=400, low_latency=True, context={"global_grid": 3, "local_grid": 2},
+                               period=40, warmup=160)
     # the most at the start: 3 user points with their 2x2 local grids and the 3x3 global grid
     assert maxima["points"] == 3 + 3 * 4 + 9
     assert maxima["buffered_frames"] == SMALL.window_len
