@@ -17,7 +17,7 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
 
 def restart_ramp(step: int, start: int, warmup: int) -> float:
     """Extra multiplier for a run that begins at step `start` > 0 of its schedule with a fresh optimizer
-    (weights from a snapshot, Adam's moments gone): 0 to 1 linearly over `warmup` steps from `start`, so the
+    (weights from a snapshot, Adam's moments gone): 1/warmup up to 1 over `warmup` steps from `start`, so the
     first updates, whose size Adam does not yet scale, stay small. 1 for a run from step 0."""
     if start <= 0 or warmup <= 0 or step >= start + warmup:
         return 1.0
