@@ -25,7 +25,7 @@ continue_from() {
   FROM=()
   if [ ! -f "$RUN/$1/last.pth" ] && [ -f "$SNAP/$2.pth" ]; then
     local step
-    step=$("$PY" -c 'import sys, torch; print(int(torch.load(sys.argv[1], weights_only=True)["step"]))' \
+    step=$("$PY" -c 'import sys; from training.checkpoints import load; print(int(load(sys.argv[1])["step"]))' \
         "$SNAP/$2.pth") || { echo "cannot read the training step of $SNAP/$2.pth" >&2; return 2; }
     FROM=(--init "$SNAP/$2.pth" --start-step "$step")
   fi
