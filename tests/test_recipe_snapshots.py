@@ -21,16 +21,41 @@ def _sh(script: str, run, snap) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def test_init_from_prefers_the_run_directory_then_the_snapshot(tmp_path):
+def _snapshot_at(run, snap, name: str, step: int, steps: int, end: int | None = None) -> None:
+    """SNAP/name.pth taken at `step` of a `steps`-step stage ending at `end`, through the recipe's own helper."""
+    model = lively_small_model()
+    checkpoints.save(run / name / "last.pth", model, torch.optim.AdamW(model.parameters()), step=step)
+    done = _sh(f"snapshot {name} {name} {steps} {end or ''}", run, snap)
+    assert done.returncode == 0, done.stderr
+    (run / name / "last.pth").unlink()
+
+
+def test_init_from_prefers_the_run_directory_then_a_finished_snapshot(tmp_path):
     run, snap = tmp_path / "run", tmp_path / "snap"
-    missing = _sh("init_from train stage1", run, snap)
+    missing = _sh("init_from stage2a stage2a", run, snap)
     assert missing.returncode == 2 and "run the stage before first" in missing.stderr
-    snap.mkdir()
-    (snap / "stage1.pth").write_bytes(b"x")
-    assert _sh("init_from train stage1", run, snap).stdout.strip() == str(snap / "stage1.pth")
-    (run / "train").mkdir(parents=True)
-    (run / "train" / "last.pth").write_bytes(b"x")
-    assert _sh("init_from train stage1", run, snap).stdout.strip() == str(run / "train" / "last.pth")
+    _snapshot_at(run, snap, "stage2a", 120, 300)
+    short = _sh("init_from stage2a stage2a", run, snap)
+    assert short.returncode == 2 and "at step 120/300 of its stage" in short.stderr and not short.stdout
+    _snapshot_at(run, snap, "stage2a", 300, 300)
+    assert _sh("init_from stage2a stage2a", run, snap).stdout.strip() == str(snap / "stage2a.pth")
+    (run / "stage2a").mkdir(parents=True, exist_ok=True)
+    (run / "stage2a" / "last.pth").write_bytes(b"x")
+    assert _sh("init_from stage2a stage2a", run, snap).stdout.strip() == str(run / "stage2a" / "last.pth")
+
+
+def test_stage_done_compares_the_step_with_the_stage_end_not_its_schedule(tmp_path):
+    """Stage 5a runs 900 steps of a 2000-step cosine: finished at 900, while 2000 is its schedule's length."""
+    run, snap = tmp_path / "run", tmp_path / "snap"
+    done = 'if stage_done stage5a; then echo yes; else echo no; fi'
+    assert _sh(done, run, snap).stdout.strip() == "no"
+    _snapshot_at(run, snap, "stage5a", 899, 2000, 900)
+    assert _sh(done, run, snap).stdout.strip() == "no"
+    _snapshot_at(run, snap, "stage5a", 900, 2000, 900)
+    assert _sh(done, run, snap).stdout.strip() == "yes"
+    assert _sh("snapshot_state stage5a", run, snap).stdout.strip() == "900 900"
+    _snapshot_at(run, snap, "stage5a", 900, 2000)
+    assert _sh(done, run, snap).stdout.strip() == "no"
 
 
 def test_snapshot_writes_fp16_weights_with_step_and_card(tmp_path):
@@ -41,7 +66,7 @@ def test_snapshot_writes_fp16_weights_with_step_and_card(tmp_path):
     assert done.returncode == 0, done.stderr
     raw = torch.load(snap / "stage1.pth", weights_only=True)
     assert raw["step"] == 37 and "optimizer" not in raw
-    assert raw["card"]["stage"] == "stage1" and raw["card"]["stage_steps"] == 2000
+    assert raw["card"]["stage"] == "stage1" and raw["card"]["stage_steps"] == raw["card"]["stage_end"] == 2000
     assert all(v.dtype == torch.float16 for v in raw["model"].values() if v.is_floating_point())
     again = load_checkpoint(snap / "stage1.pth")
     assert again.cfg == SMALL
@@ -63,7 +88,7 @@ def test_continue_from_gives_the_snapshot_and_its_step_only_when_the_run_is_gone
     assert _sh(show, run, snap).stdout.strip() == f"4:--init {snap / 'stage1.pth'} --start-step 37"
     (snap / "stage1.pth").write_bytes(b"not a checkpoint")
     bad = _sh(f"set -e; {show}", run, snap)
-    assert bad.returncode == 2 and "cannot read the training step of" in bad.stderr and not bad.stdout
+    assert bad.returncode == 2 and "cannot read the training step and stage end of" in bad.stderr and not bad.stdout
 
 
 def test_stage1_of_the_recipe_passes_the_snapshot_on(tmp_path):
@@ -92,3 +117,33 @@ if [ "$3" = synthetic ]; then mkdir -p "$5" && touch "$5/synthetic.json"; fi
         assert len(kubric) == 1 and "--resume" in kubric[0] and "--stop-at 50" in kubric[0]
         cont = f"--init {snap / 'stage1.pth'} --start-step 37"
         assert (cont in kubric[0]) is not present, kubric[0]
+
+
+def test_stage2_of_the_recipe_skips_carries_on_or_starts_each_part(tmp_path):
+    """Stage 2's two parts on a machine without run directories: stage2a, finished, is skipped; stage2b, cut
+    short at step 700, carries on from its own snapshot; with no stage2b snapshot it starts from stage2a's."""
+    run, snap, calls = tmp_path / "run", tmp_path / "snap", tmp_path / "calls.txt"
+    fake = tmp_path / "py"
+    fake.write_text(f"""#!/usr/bin/env bash
+if [ "$1" = -c ]; then exec {sys.executable} "$@"; fi
+echo "$*" >> {calls}
+if [ "$3" = synthetic ]; then mkdir -p "$5" && touch "$5/synthetic.json"; fi
+""")
+    fake.chmod(0o755)
+    _snapshot_at(run, snap, "stage2a", 300, 300)
+    _snapshot_at(run, snap, "stage2b", 700, 2400)
+    env = {**os.environ, "PY": str(fake), "RUN": str(run), "SNAP": str(snap), "STAGE": "2"}
+    recipe = [str(REPO / "training/recipes/default_model.sh"), "1000"]
+
+    def kubric_calls() -> list[str]:
+        calls.unlink(missing_ok=True)
+        done = subprocess.run(recipe, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return [c for c in calls.read_text().splitlines() if c.startswith("-m training kubric")]
+
+    (only,) = kubric_calls()
+    assert f"--out {run / 'stage2b'}" in only and f"--init {snap / 'stage2b.pth'} --start-step 700" in only
+    assert "--steps 2400" in only and "--stop-at 1000" in only
+    (snap / "stage2b.pth").unlink()
+    (only,) = kubric_calls()
+    assert f"--init {snap / 'stage2a.pth'}" in only and "--start-step" not in only

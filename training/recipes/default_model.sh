@@ -23,11 +23,12 @@
 # over 4 levels at 256x256 did on the CPU).
 # Env: PY (python, default .venv/bin/python), RUN (output root, default runs/default), THREADS.
 #
-# Snapshots (training/recipes/snapshots.sh): every stage ends by writing its weights (fp16, config inside,
-# its training step) to training/recipes/snapshots/<stage>.pth, to be committed; a stage starts from the
-# previous stage's RUN directory when this machine still has it, else from that snapshot; stage 1, which
-# starts a fresh model, continues from its own snapshot (at the snapshot's step of the STEPS schedule, the lr
-# ramped up again over the warm-up) when RUN/train is gone. The first default-model chain (about 12 CPU hours)
+# Snapshots (training/recipes/snapshots.sh): every sitting of a stage ends by writing its weights (fp16,
+# config inside, its training step, the step its stage ends at) to training/recipes/snapshots/<stage>.pth,
+# to be committed; when RUN/<stage> is gone, a stage cut short (STOP_AT) carries on from its own snapshot
+# (at the snapshot's step of its schedule, the lr ramped up again over the warm-up), a finished one is
+# skipped, and a stage starts from the previous stage's RUN directory when this machine still has it, else
+# from that stage's finished snapshot. The first default-model chain (about 12 CPU hours)
 # was lost with its run directories in a move to a new machine.
 set -euo pipefail
 case "${STAGE:=1}" in 1 | 2 | 3 | 4 | 5 | 6) ;; *) echo "STAGE must be 1 to 6, got '$STAGE'" >&2; exit 2 ;; esac
@@ -55,41 +56,26 @@ if [ "$STAGE" = 1 ]; then
   snapshot train stage1 "$STEPS"
 elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).
-  INIT=$(init_from train stage1)  # an assignment, so that set -e stops on a missing one
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 \
-      --steps 300 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300 --out "$RUN/stage2a"
-  snapshot stage2a stage2a 300
-  INIT=$(init_from stage2a stage2a)
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 \
-      --steps 2400 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 --out "$RUN/stage2b" ${1:+--stop-at "$1"}
-  snapshot stage2b stage2b 2400
+  train_stage stage2a train stage1 300 300 --size 192 192 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300
+  train_stage stage2b stage2a stage2a 2400 2400 --size 192 192 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 \
+      ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 3 ]; then
   # a 1 px Huber threshold weighs sub-pixel errors more: it raised realtex precision where 6 px had levelled off
-  INIT=$(init_from stage2b stage2b)
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 --huber-delta 1.0 \
-      --steps 2000 --warmup 100 --lr 2e-4 --seed 5 --eval-every 500 --out "$RUN/stage3" ${1:+--stop-at "$1"}
-  snapshot stage3 stage3 2000
+  train_stage stage3 stage2b stage2b 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 2e-4 --seed 5 \
+      --eval-every 500 ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 4 ]; then
   # stage 3's held-out score was still rising at its end: a second cosine cycle from there
-  INIT=$(init_from stage3 stage3)
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 --huber-delta 1.0 \
-      --steps 2000 --warmup 100 --lr 1.5e-4 --seed 6 --eval-every 500 --out "$RUN/stage4" ${1:+--stop-at "$1"}
-  snapshot stage4 stage4 2000
+  train_stage stage4 stage3 stage3 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1.5e-4 --seed 6 \
+      --eval-every 500 ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 5 ]; then
   # a third cycle at 192, ended at step 900 of its 2000 (where that sitting stopped), then 288x288 input from
   # the same 192x192 clips: every clip upsampled 1.5x or more, as realtex's 256x256 clips are at 384x384 input
-  INIT=$(init_from stage4 stage4)
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 192 192 --huber-delta 1.0 \
-      --steps 2000 --warmup 100 --lr 1e-4 --seed 7 --eval-every 500 --out "$RUN/stage5a" --stop-at 900
-  snapshot stage5a stage5a 2000
-  INIT=$(init_from stage5a stage5a)
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 288 288 --huber-delta 1.0 \
-      --steps 600 --warmup 50 --lr 1e-4 --seed 8 --eval-every 300 --out "$RUN/stage5b" ${1:+--stop-at "$1"}
-  snapshot stage5b stage5b 600
+  train_stage stage5a stage4 stage4 2000 900 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1e-4 --seed 7 \
+      --eval-every 500 --stop-at 900
+  train_stage stage5b stage5a stage5a 600 600 --size 288 288 --huber-delta 1.0 --warmup 50 --lr 1e-4 --seed 8 \
+      --eval-every 300 ${1:+--stop-at "$1"}
 else
   # train the 6 refinement iterations the runtime runs: past the 4 trained ones, stage 5 amplified fp32 rounding
-  INIT=$(init_from stage5b stage5b)
-  "$PY" -m training kubric "${COMMON[@]}" --init "$INIT" --size 288 288 --huber-delta 1.0 --iters 6 \
-      --steps 450 --warmup 30 --lr 1e-4 --seed 10 --eval-every 450 --out "$RUN/stage6" ${1:+--stop-at "$1"}
-  snapshot stage6 stage6 450
+  train_stage stage6 stage5b stage5b 450 450 --size 288 288 --huber-delta 1.0 --iters 6 --warmup 30 --lr 1e-4 \
+      --seed 10 --eval-every 450 ${1:+--stop-at "$1"}
 fi
