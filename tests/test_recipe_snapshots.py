@@ -147,3 +147,32 @@ if [ "$3" = synthetic ]; then mkdir -p "$5" && touch "$5/synthetic.json"; fi
     (snap / "stage2b.pth").unlink()
     (only,) = kubric_calls()
     assert f"--init {snap / 'stage2a.pth'}" in only and "--start-step" not in only
+
+
+def test_score_snapshot_runs_each_scoring_command_on_the_snapshot(tmp_path):
+    """training/recipes/score_snapshot.sh, with a python that records its calls: realtex at 384x384 for seeds 0
+    and 1, each paired against the previous and the first run's result; export, online and cycle on the same
+    snapshot; a missing argument is a usage error, a missing snapshot an error naming it."""
+    calls, fake = tmp_path / "calls.txt", tmp_path / "py"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    script = str(REPO / "training/recipes/score_snapshot.sh")
+    env = {**os.environ, "PY": str(fake)}
+    usage = subprocess.run([script, "a.pth", "t"], env=env, capture_output=True, text=True)
+    assert usage.returncode == 2 and "SNAPSHOT TAG PREV_TAG FIRST_TAG" in usage.stderr
+    gone = subprocess.run([script, str(tmp_path / "none.pth"), "t", "p", "f"], env=env, capture_output=True, text=True)
+    assert gone.returncode == 2 and "none.pth" in gone.stderr and not calls.exists()
+    snap = tmp_path / "s.pth"
+    snap.write_bytes(b"x")
+    done = subprocess.run([script, str(snap), "new", "old", "first"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    tools = [line.split()[2] for line in lines]
+    assert tools == ["realtex", "paired", "paired"] * 2 + ["onnx", "online", "cycle"], tools
+    for seed in (0, 1):
+        (realtex,) = [c for c in lines if f"realtex_rerun_new_img384_seed{seed}.json" in c and " realtex " in c]
+        assert f"--checkpoint {snap}" in realtex and "--image-size 384 384" in realtex and f"--seed {seed}" in realtex
+        assert any(f"realtex_rerun_old_img384_seed{seed}.json" in c and "paired_rerun_new_vs_old" in c for c in lines)
+        assert any(f"realtex_default_recipe_first_img384_seed{seed}.json" in c
+                   and "paired_rerun_new_vs_first_run_first" in c for c in lines)
+    assert all(f"--checkpoint {snap}" in c for c in lines[6:])
