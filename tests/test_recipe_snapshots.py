@@ -91,10 +91,9 @@ def test_continue_from_gives_the_snapshot_and_its_step_only_when_the_run_is_gone
     assert bad.returncode == 2 and "cannot read the training step and stage end of" in bad.stderr and not bad.stdout
 
 
-def test_stage1_of_the_recipe_passes_the_snapshot_on(tmp_path):
-    """The recipe itself, with a python that records each `-m training` call instead of training: stage 1 on
-    a machine with only the snapshot trains from it at its step; with the run directory, it resumes that."""
-    run, snap, calls = tmp_path / "run", tmp_path / "snap", tmp_path / "calls.txt"
+def _recording_python(tmp_path, calls):
+    """A python for the recipe that records each `-m ...` call in `calls` instead of running it (making the
+    dataset marker `synthetic` would), and runs `-c` snippets (the snapshot helpers) for real."""
     fake = tmp_path / "py"
     fake.write_text(f"""#!/usr/bin/env bash
 if [ "$1" = -c ]; then exec {sys.executable} "$@"; fi
@@ -102,6 +101,14 @@ echo "$*" >> {calls}
 if [ "$3" = synthetic ]; then mkdir -p "$5" && touch "$5/synthetic.json"; fi
 """)
     fake.chmod(0o755)
+    return fake
+
+
+def test_stage1_of_the_recipe_passes_the_snapshot_on(tmp_path):
+    """The recipe itself, with a python that records each `-m training` call instead of training: stage 1 on
+    a machine with only the snapshot trains from it at its step; with the run directory, it resumes that."""
+    run, snap, calls = tmp_path / "run", tmp_path / "snap", tmp_path / "calls.txt"
+    fake = _recording_python(tmp_path, calls)
     model = lively_small_model()
     checkpoints.save(run / "train" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
     env = {**os.environ, "PY": str(fake), "RUN": str(run), "SNAP": str(snap), "STEPS": "100"}
@@ -123,13 +130,7 @@ def test_stage2_of_the_recipe_skips_carries_on_or_starts_each_part(tmp_path):
     """Stage 2's two parts on a machine without run directories: stage2a, finished, is skipped; stage2b, cut
     short at step 700, carries on from its own snapshot; with no stage2b snapshot it starts from stage2a's."""
     run, snap, calls = tmp_path / "run", tmp_path / "snap", tmp_path / "calls.txt"
-    fake = tmp_path / "py"
-    fake.write_text(f"""#!/usr/bin/env bash
-if [ "$1" = -c ]; then exec {sys.executable} "$@"; fi
-echo "$*" >> {calls}
-if [ "$3" = synthetic ]; then mkdir -p "$5" && touch "$5/synthetic.json"; fi
-""")
-    fake.chmod(0o755)
+    fake = _recording_python(tmp_path, calls)
     _snapshot_at(run, snap, "stage2a", 300, 300)
     _snapshot_at(run, snap, "stage2b", 700, 2400)
     env = {**os.environ, "PY": str(fake), "RUN": str(run), "SNAP": str(snap), "STAGE": "2"}
