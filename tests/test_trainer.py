@@ -105,7 +105,10 @@ def test_torchrun_two_processes_end_with_identical_weights(clips, tmp_path):
            "--out", str(out), "--quiet", "--no-augment"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    # the files written tell a crash in training from one in the process group's teardown (seen once in CI:
+    # rank 1 aborted, "terminate called without an active exception"; not reproduced in 18 runs since)
+    written = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    assert r.returncode == 0, f"files written: {written}\n{r.stderr[-3000:]}"
     digests = [(out / f"weights_rank{i}.sha256").read_text() for i in (0, 1)]
     assert digests[0] == digests[1]
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
