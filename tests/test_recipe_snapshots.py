@@ -25,23 +25,23 @@ def _snapshot_at(run, snap, name: str, step: int, steps: int, end: int | None = 
     """SNAP/name.pth taken at `step` of a `steps`-step stage ending at `end`, through the recipe's own helper."""
     model = lively_small_model()
     checkpoints.save(run / name / "last.pth", model, torch.optim.AdamW(model.parameters()), step=step)
-    done = _sh(f"snapshot {name} {name} {steps} {end or ''}", run, snap)
+    done = _sh(f"snapshot {name} {steps} {end or ''}", run, snap)
     assert done.returncode == 0, done.stderr
     (run / name / "last.pth").unlink()
 
 
 def test_init_from_prefers_the_run_directory_then_a_finished_snapshot(tmp_path):
     run, snap = tmp_path / "run", tmp_path / "snap"
-    missing = _sh("init_from stage2a stage2a", run, snap)
+    missing = _sh("init_from stage2a", run, snap)
     assert missing.returncode == 2 and "run the stage before first" in missing.stderr
     _snapshot_at(run, snap, "stage2a", 120, 300)
-    short = _sh("init_from stage2a stage2a", run, snap)
+    short = _sh("init_from stage2a", run, snap)
     assert short.returncode == 2 and "at step 120/300 of its stage" in short.stderr and not short.stdout
     _snapshot_at(run, snap, "stage2a", 300, 300)
-    assert _sh("init_from stage2a stage2a", run, snap).stdout.strip() == str(snap / "stage2a.pth")
+    assert _sh("init_from stage2a", run, snap).stdout.strip() == str(snap / "stage2a.pth")
     (run / "stage2a").mkdir(parents=True, exist_ok=True)
     (run / "stage2a" / "last.pth").write_bytes(b"x")
-    assert _sh("init_from stage2a stage2a", run, snap).stdout.strip() == str(run / "stage2a" / "last.pth")
+    assert _sh("init_from stage2a", run, snap).stdout.strip() == str(run / "stage2a" / "last.pth")
 
 
 def test_stage_done_compares_the_step_with_the_stage_end_not_its_schedule(tmp_path):
@@ -61,8 +61,8 @@ def test_stage_done_compares_the_step_with_the_stage_end_not_its_schedule(tmp_pa
 def test_snapshot_writes_fp16_weights_with_step_and_card(tmp_path):
     run, snap = tmp_path / "run", tmp_path / "snap"
     model = lively_small_model()
-    checkpoints.save(run / "train" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
-    done = _sh("snapshot train stage1 2000", run, snap)
+    checkpoints.save(run / "stage1" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
+    done = _sh("snapshot stage1 2000", run, snap)
     assert done.returncode == 0, done.stderr
     raw = torch.load(snap / "stage1.pth", weights_only=True)
     assert raw["step"] == 37 and "optimizer" not in raw
@@ -78,13 +78,13 @@ def test_continue_from_gives_the_snapshot_and_its_step_only_when_the_run_is_gone
     """Stage 1 starts a fresh model, so on a machine without its run directory it must be told to continue
     the committed snapshot at the step it was taken (--init ... --start-step ...); else nothing is added."""
     run, snap = tmp_path / "run", tmp_path / "snap"
-    show = 'continue_from train stage1; echo "${#FROM[@]}:${FROM[*]}"'
+    show = 'continue_from stage1; echo "${#FROM[@]}:${FROM[*]}"'
     assert _sh(show, run, snap).stdout.strip() == "0:"  # neither: a fresh start
     model = lively_small_model()
-    checkpoints.save(run / "train" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
-    assert _sh("snapshot train stage1 2000", run, snap).returncode == 0
+    checkpoints.save(run / "stage1" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
+    assert _sh("snapshot stage1 2000", run, snap).returncode == 0
     assert _sh(show, run, snap).stdout.strip() == "0:"  # the run directory is here: --resume continues it
-    (run / "train" / "last.pth").unlink()
+    (run / "stage1" / "last.pth").unlink()
     assert _sh(show, run, snap).stdout.strip() == f"4:--init {snap / 'stage1.pth'} --start-step 37"
     (snap / "stage1.pth").write_bytes(b"not a checkpoint")
     bad = _sh(f"set -e; {show}", run, snap)
@@ -110,13 +110,13 @@ def test_stage1_of_the_recipe_passes_the_snapshot_on(tmp_path):
     run, snap, calls = tmp_path / "run", tmp_path / "snap", tmp_path / "calls.txt"
     fake = _recording_python(tmp_path, calls)
     model = lively_small_model()
-    checkpoints.save(run / "train" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
+    checkpoints.save(run / "stage1" / "last.pth", model, torch.optim.AdamW(model.parameters()), step=37)
     env = {**os.environ, "PY": str(fake), "RUN": str(run), "SNAP": str(snap), "STEPS": "100"}
     recipe = [str(REPO / "training/recipes/default_model.sh"), "50"]
-    assert _sh("snapshot train stage1 100", run, snap).returncode == 0
+    assert _sh("snapshot stage1 100", run, snap).returncode == 0
     for present in (True, False):
         if not present:
-            (run / "train" / "last.pth").unlink()
+            (run / "stage1" / "last.pth").unlink()
         calls.unlink(missing_ok=True)
         done = subprocess.run(recipe, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr

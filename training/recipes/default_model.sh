@@ -2,7 +2,7 @@
 # The default model's training recipe (issue 8), resumable: run it again to continue where it stopped.
 #
 #   training/recipes/default_model.sh [STOP_AT]        # stage 1 at 128x128; STOP_AT: end this sitting there
-#   STAGE=2 training/recipes/default_model.sh           # stage 2 at 192x192, from stage 1's last.pth
+#   STAGE=2 training/recipes/default_model.sh           # stage 2 at 192x192, from stage 1's run or snapshot
 #   STAGE=3 training/recipes/default_model.sh           # stage 3 at 192x192, Huber 1 px, from stage 2's last.pth
 #   STAGE=4 training/recipes/default_model.sh           # stage 4: stage 3 again from its end, lr 1.5e-4
 #   STAGE=5 training/recipes/default_model.sh           # stage 5: 900 steps more at 192, then 600 at 288x288
@@ -21,6 +21,7 @@
 # Model: training/recipes/default_model.json (a smaller member of the CoTracker3 family, 4.4M params:
 # correlation radius 2 over 3 levels, run at 128x128, the size it trains at; a step costs half what radius 3
 # over 4 levels at 256x256 did on the CPU).
+# Runs: stage NAME trains in RUN/NAME (stage 1: RUN/stage1) and is snapshotted as snapshots/NAME.pth.
 # Env: PY (python, default .venv/bin/python), RUN (output root, default runs/default), THREADS.
 #
 # Snapshots (training/recipes/snapshots.sh): every sitting of a stage ends by writing its weights (fp16,
@@ -48,34 +49,30 @@ export OMP_NUM_THREADS=${THREADS:-2}
 COMMON=(--data "$RUN/data" --variant online --frames 24 --points 64 --iters 4 --save-every 100
         --eval-data "$RUN/heldout" --resume)
 if [ "$STAGE" = 1 ]; then
-  # a machine without RUN/train but with the stage-1 snapshot continues that snapshot's schedule (FROM)
-  continue_from train stage1
-  "$PY" -m training kubric "${COMMON[@]}" --model-config training/recipes/default_model.json --size 128 128 \
-      --steps "$STEPS" --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 --out "$RUN/train" ${1:+--stop-at "$1"} \
-      "${FROM[@]}"
-  snapshot train stage1 "$STEPS"
+  train_stage stage1 - "$STEPS" "$STEPS" --model-config training/recipes/default_model.json --size 128 128 \
+      --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).
-  train_stage stage2a train stage1 300 300 --size 192 192 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300
-  train_stage stage2b stage2a stage2a 2400 2400 --size 192 192 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 \
+  train_stage stage2a stage1 300 300 --size 192 192 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300
+  train_stage stage2b stage2a 2400 2400 --size 192 192 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 \
       ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 3 ]; then
   # a 1 px Huber threshold weighs sub-pixel errors more: it raised realtex precision where 6 px had levelled off
-  train_stage stage3 stage2b stage2b 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 2e-4 --seed 5 \
+  train_stage stage3 stage2b 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 2e-4 --seed 5 \
       --eval-every 500 ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 4 ]; then
   # stage 3's held-out score was still rising at its end: a second cosine cycle from there
-  train_stage stage4 stage3 stage3 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1.5e-4 --seed 6 \
+  train_stage stage4 stage3 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1.5e-4 --seed 6 \
       --eval-every 500 ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 5 ]; then
   # a third cycle at 192, ended at step 900 of its 2000 (where that sitting stopped), then 288x288 input from
   # the same 192x192 clips: every clip upsampled 1.5x or more, as realtex's 256x256 clips are at 384x384 input
-  train_stage stage5a stage4 stage4 2000 900 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1e-4 --seed 7 \
+  train_stage stage5a stage4 2000 900 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1e-4 --seed 7 \
       --eval-every 500 --stop-at 900
-  train_stage stage5b stage5a stage5a 600 600 --size 288 288 --huber-delta 1.0 --warmup 50 --lr 1e-4 --seed 8 \
+  train_stage stage5b stage5a 600 600 --size 288 288 --huber-delta 1.0 --warmup 50 --lr 1e-4 --seed 8 \
       --eval-every 300 ${1:+--stop-at "$1"}
 else
   # train the 6 refinement iterations the runtime runs: past the 4 trained ones, stage 5 amplified fp32 rounding
-  train_stage stage6 stage5b stage5b 450 450 --size 288 288 --huber-delta 1.0 --iters 6 --warmup 30 --lr 1e-4 \
+  train_stage stage6 stage5b 450 450 --size 288 288 --huber-delta 1.0 --iters 6 --warmup 30 --lr 1e-4 \
       --seed 10 --eval-every 450 ${1:+--stop-at "$1"}
 fi
