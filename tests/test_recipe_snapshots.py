@@ -154,9 +154,8 @@ def test_score_snapshot_runs_each_scoring_command_on_the_snapshot(tmp_path):
     """training/recipes/score_snapshot.sh, with a python that records its calls: realtex at 384x384 for seeds 0
     and 1, each paired against the previous and the first run's result; export, online and cycle on the same
     snapshot; a missing argument is a usage error, a missing snapshot an error naming it."""
-    calls, fake = tmp_path / "calls.txt", tmp_path / "py"
-    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
-    fake.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    fake = _recording_python(tmp_path, calls)
     script = str(REPO / "training/recipes/score_snapshot.sh")
     env = {**os.environ, "PY": str(fake)}
     usage = subprocess.run([script, "a.pth", "t"], env=env, capture_output=True, text=True)

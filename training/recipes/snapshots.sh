@@ -60,10 +60,10 @@ continue_from() {
 train_stage() {
   local name=$1 prev=$2 steps=$3 end=$4 init
   shift 4
-  if [ ! -f "$RUN/$name/last.pth" ] && stage_done "$name" "$end"; then
+  continue_from "$name" || return 2
+  if [ ${#FROM[@]} -gt 0 ] && [ "${FROM[3]}" -ge "$end" ]; then  # FROM: --init SNAPSHOT --start-step STEP
     echo "stage $name: finished (snapshot $SNAP/$name.pth), skipped" >&2; return 0
   fi
-  continue_from "$name" || return 2
   if [ ${#FROM[@]} = 0 ] && [ "$prev" != - ]; then init=$(init_from "$prev") || return 2; FROM=(--init "$init"); fi
   "$PY" -m training kubric "${COMMON[@]}" --steps "$steps" --out "$RUN/$name" "${FROM[@]}" "$@" || return 2
   snapshot "$name" "$steps" "$end"
