@@ -14,13 +14,12 @@ print(int(c["step"]), int(card.get("stage_end", card["stage_steps"])))' "$SNAP/$
       || { echo "cannot read the training step and stage end of $SNAP/$1.pth" >&2; return 2; }
 }
 
-# stage_done NAME [END]: true when SNAP/NAME.pth exists and was taken at step END or later (default: the end
-# its card records)
+# stage_done NAME: true when SNAP/NAME.pth exists and was taken at the end its card records, or later
 stage_done() {
   [ -f "$SNAP/$1.pth" ] || return 1
   local state
   state=$(snapshot_state "$1") || return 2
-  [ "${state% *}" -ge "${2:-${state#* }}" ]
+  [ "${state% *}" -ge "${state#* }" ]
 }
 
 # init_from NAME: prints the weights a stage starts from, RUN/NAME/last.pth or else SNAP/NAME.pth, which must
