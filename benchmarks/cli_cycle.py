@@ -103,11 +103,11 @@ def register(sub) -> None:
         "the distance from where they come back to where they started (px). No ground truth needed, but it is "
         "a proxy: consistent drift on both legs goes unseen. Reports median, mean, shares under 1/2/4/8 px, "
         "over all points and over points the tracker kept visible in every frame of both legs, per video and "
-        "pooled. Trackers: lk (benchmarks.lk defaults) always, rt_edge with --checkpoint.")
+        "pooled. Trackers: lk (benchmarks.lk defaults) always, rt_edge with --checkpoint or the default weights.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="video files and/or folders (a folder: its video files, by name)")
     p.add_argument("--checkpoint", help="rt_edge weights (default: the package's default weights; rt_edge is skipped "
-                   "while none ship)")
+                   "where they are not installed)")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--frames", type=int, default=24, help="frames per clip, from the start (24)")
     p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"),

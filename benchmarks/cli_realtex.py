@@ -111,7 +111,7 @@ def register(sub) -> None:
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="folder(s) of videos or video files to take textures from")
     p.add_argument("--checkpoint", help="rt_edge weights, an export folder with --backend onnxruntime (default: the "
-                   "package's default weights; rt_edge is skipped while none ship)")
+                   "package's default weights; rt_edge is skipped where they are not installed)")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"), help="frame size (256 256)")

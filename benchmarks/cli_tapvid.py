@@ -87,7 +87,7 @@ def register(sub) -> None:
                    "robotap: the directory of robotap_split*.pkl (or one file)")
     p.add_argument("--checkpoint", metavar="CKPT",
                    help="CoTracker3 weights (.pth), or an export directory for --backend onnxruntime "
-                   "(default: the package's default weights, once they ship)")
+                   "(default: the package's default weights)")
     p.add_argument("--mode", required=True, choices=QUERY_MODES, help="query sampling (and which frames count)")
     p.add_argument("--backend", default="torch", choices=BACKENDS)
     p.add_argument("--tracker", default="online", choices=TRACKER_MODES,

@@ -2,8 +2,9 @@
 
 The file is written by `python -m training package` (fp16, config inside, its preferred input
 size as `default_image_size`); it is a torch checkpoint, so only the torch backend reads it.
-It ships only once a model trained by `training/` beats the issue's bar (README, "The default
-model"); until then every loader asks for a checkpoint by name.
+The shipped file is the recipe's stage-6 snapshot, packaged by training/recipes/ship_default.py
+once it beat issue 8's bar (README, "The default model"). Where the file is missing (a trimmed
+install) every loader asks for a checkpoint by name.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS = Path(__file__).parent / "assets" / "default_model.pth"
-NONE_SHIP = "no default weights ship yet (README, 'The default model')"
+NONE_SHIP = "the package's default weights are not installed (README, 'The default model')"
 
 
 def shipped(backend: str = "torch") -> Path | None:
-    """The default weights' path, or None while none ship or for a backend that cannot read them
-    (benchmarks then skip the model)."""
+    """The default weights' path, or None where the file is missing or for a backend that cannot read
+    them (benchmarks then skip the model)."""
     return WEIGHTS if backend == "torch" and WEIGHTS.is_file() else None
 
 

@@ -1,7 +1,7 @@
 """The default-weights path: `python -m training package` and loaders that fall back to its output.
 
-No default weights ship yet (README), so every test points rt_edge.default_model.WEIGHTS at a file
-it packaged itself from a small random model.
+Every test here points rt_edge.default_model.WEIGHTS at a file it packaged itself from a small random
+model, so the mechanism is tested apart from the shipped weights (those: tests/test_shipped_model.py).
 """
 
 from __future__ import annotations

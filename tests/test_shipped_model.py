@@ -69,6 +69,7 @@ def test_default_tracker_follows_the_shipped_clip_like_lk():
     lk, lk_occ = track_lk(video, np.concatenate([np.zeros((len(xy), 1)), xy], 1).astype(np.float32))  # (N, T, 2)
 
     tracker = OnlineTracker.load()
+    assert tracker.image_size == (384, 384)  # the size it was scored at, from the packaged config
     tracker.add_queries(xy.astype(np.float32), frame=0)
     parts = [tracker.push(f) for f in video] + [tracker.flush()]
     ours = np.concatenate([p.xy for p in parts if len(p.frames)]).transpose(1, 0, 2)  # (N, T, 2)
@@ -80,3 +81,18 @@ def test_default_tracker_follows_the_shipped_clip_like_lk():
     assert judged.sum() > 0.5 * judged.size
     err = np.linalg.norm(ours - lk, axis=-1)[judged]
     assert np.median(err) < 1.0 and (err < 2).mean() > 0.8, (np.median(err), (err < 2).mean())
+
+
+def test_track_cli_uses_the_shipped_weights(tmp_path):
+    """The README's first command, on fewer frames: no checkpoint named, the shipped clip, an overlay."""
+    import subprocess
+    import sys
+
+    from rt_edge.track_io import read_tracks
+
+    r = subprocess.run([sys.executable, "-m", "rt_edge", "track", "--max-frames", "8", "--grid", "3",
+                        "--out", tmp_path / "t.csv", "--viz", tmp_path / "v.mp4"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert read_tracks(tmp_path / "t.csv")["xy"].shape == (8, 9, 2)
+    assert (tmp_path / "v.mp4").stat().st_size > 10_000

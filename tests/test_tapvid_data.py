@@ -306,7 +306,7 @@ def test_cli_runs_end_to_end(davis, small_ckpt, torch_run):
 def test_cli_errors(tmp_path, davis, small_ckpt, capsys, monkeypatch):
     monkeypatch.setattr(default_model, "WEIGHTS", tmp_path / "absent.pth")
     cases = [
-        (["--data", str(davis[0])], "no default weights ship yet"),
+        (["--data", str(davis[0])], "default weights are not installed"),
         (["--data", str(tmp_path / "none.pkl"), "--checkpoint", str(small_ckpt)], "not found"),
         (["--data", str(davis[0]), "--checkpoint", str(tmp_path / "none.pth")], "checkpoint not found"),
         (["--data", str(davis[0]), "--checkpoint", str(small_ckpt), "--backend", "onnxruntime"], "export directory"),

@@ -11,7 +11,6 @@ import torch
 
 import rt_edge
 from rt_edge.api import track_video
-from rt_edge.default_model import shipped
 from rt_edge.model import CoTracker3
 from rt_edge.track_io import read_tracks
 from rt_edge.video import read_frames, sample_clip_path
@@ -67,7 +66,7 @@ def test_points_file_and_bad_inputs(tmp_path, ckpt):
         ((sample_clip_path(), "--checkpoint", ckpt, "--points", pts), "outside"),
         ((tmp_path / "missing.mp4", "--checkpoint", ckpt), "not found"),
         ((sample_clip_path(), "--checkpoint", tmp_path / "none.pth"), "not found"),
-    ] + ([((sample_clip_path(),), "no default weights ship yet")] if shipped() is None else []):
+    ]:
         r = _cli(*args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
     garbage = tmp_path / "bad.mp4"
