@@ -32,7 +32,7 @@ def packaged() -> dict:
 def test_weights_are_the_recipes_snapshot(packaged):
     card = packaged["card"]
     snap = torch.load(REPO / card["snapshot"], map_location="cpu", weights_only=True)
-    assert packaged["step"] == snap["step"] == card["steps"]
+    assert packaged["step"] == snap["step"] == card["snapshot_step"]
     assert packaged["model"].keys() == snap["model"].keys()
     for k, v in packaged["model"].items():
         assert v.dtype == (torch.float16 if v.is_floating_point() else v.dtype)

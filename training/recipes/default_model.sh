@@ -8,12 +8,14 @@
 #   STAGE=5 training/recipes/default_model.sh           # stage 5: 900 steps more at 192, then 600 at 288x288
 #   STAGE=6 training/recipes/default_model.sh           # stage 6: 450 steps at 288x288 with 6 iterations
 #
-# The best model so far was made by stage 1 in three sittings with STEPS=2000, 4000 and 6500 (each
-# resumed the last with a longer cosine; one sitting with STEPS=6500 is the clean equivalent), then
+# The first run made its model by stage 1 in three sittings with STEPS=2000, 4000 and 6500 (each
+# resumed the last with a longer cosine; one sitting with STEPS=6500 is the clean equivalent; the re-run,
+# which ships, used STEPS=2000 then 6500), then
 # stage 2's two runs: 300 steps at lr 1e-4, then 2400 steps at lr 2e-4, then stage 3: 2000 steps at lr 2e-4
 # with the track loss's Huber threshold at 1 px instead of 6, then stage 4: 2000 more steps the same way at
 # lr 1.5e-4, then stage 5: 900 steps of a 2000-step cycle at lr 1e-4 and 600 steps at 288x288 input, then
 # stage 6: 450 steps at 288x288 unrolling 6 refinement iterations instead of 4 (README, "The default model").
+# Stage 6's snapshot ships as rt_edge/assets/default_model.pth (training/recipes/ship_default.py).
 #
 # Data: procedural clips (training.synthetic) with real backgrounds from the TRAINING videos only
 # (apple, backpack, paragliding of ../shared/videos); `python -m benchmarks realtex` evaluates on the

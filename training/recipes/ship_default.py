@@ -33,7 +33,7 @@ RECIPE = {
               "Huber threshold; 5: 900 at 192x192 then 600 at 288x288; 6: 450 at 288x288 unrolling 6 iterations. "
               "Batch of one clip, 24 frames, 64 points per step",
     "hardware": "2-core x86 VMs (AMD EPYC and Intel Xeon), no GPU, torch 2.13 CPU, 2 threads",
-    "wall_time": "about 20 hours of training over 12 sittings (README, 'The default model')",
+    "wall_time": "about 20 hours of wall time summed over the sittings the README logs (some paused for CI)",
 }
 LIMITS = [
     "Trained on synthetic clips only: 15 150 steps of one clip each, far less than the published CoTracker3.",
@@ -79,7 +79,7 @@ def build_card(snapshot: str, tag: str, step: int) -> dict:
     cycle = {k: v["overall"]["all"] for k, v in _load(cycle_name).items() if k in ("rt_edge", "lk")}
     return {
         "name": "rt-edge default (CoTracker3 family, 4.4M parameters, online)",
-        "snapshot": snapshot, "steps": step, "image_size": IMAGE_SIZE, **RECIPE,
+        "snapshot": snapshot, "snapshot_step": step, "image_size": IMAGE_SIZE, **RECIPE,
         "realtex": rows,
         "onnx": {"replay_max_px": replay, "results": str(RESULTS / online_name)},
         "cycle": {"median_px": cycle["rt_edge"]["median"], "lk_median_px": cycle["lk"]["median"],
