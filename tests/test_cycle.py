@@ -14,6 +14,7 @@ import torch
 from benchmarks.__main__ import main
 from benchmarks.cycle import cycle_errors, grid_queries, summarize
 from benchmarks.lk import lk_predictor, track_lk
+import rt_edge.default_model as default_model
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 
@@ -156,7 +157,8 @@ def _independent_lk_cycle() -> np.ndarray:
     return np.linalg.norm(bwd[:, -1] - xy, axis=1)
 
 
-def test_cli_lk_on_sample_clip(tmp_path, capsys):
+def test_cli_lk_on_sample_clip(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(default_model, "WEIGHTS", tmp_path / "absent.pth")  # LK only, as without default weights
     out = tmp_path / "cycle.json"
     assert main(["cycle", "--videos", str(sample_clip_path()), *TINY, "--out", str(out)]) == 0
     printed = capsys.readouterr().out

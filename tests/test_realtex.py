@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.__main__ import main as benchmarks_main
 from benchmarks.error_breakdown import KINDS
 from benchmarks.lk import lk_predictor, track_lk
 from benchmarks.realtex import (
@@ -22,6 +23,7 @@ from benchmarks.realtex import (
     score,
 )
 from benchmarks.tapvid import SUMMARY, WITHIN
+import rt_edge.default_model as default_model
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 
@@ -246,7 +248,7 @@ def _cli(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt):
+def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt, capsys, monkeypatch):
     tiny = ["--videos", sample_clip_path(), "--size", "64", "64", "--sequences", "2", "--frames", "8",
             "--points", "8", "--iters", "1", "--image-size", "64", "64", "--threads", "1"]
     runs = []
@@ -266,12 +268,13 @@ def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt):
         assert all(result[name][k] == pytest.approx(np.mean([r[k] for r in rows])) for k in result[name])
     assert "rt_edge" in r.stdout and "lk" in r.stdout and "within k px" in r.stdout
 
-    r = _cli(*tiny, "--breakdown", "--out", tmp_path / "lk_only.json")
-    assert r.returncode == 0, r.stderr
+    monkeypatch.setattr(default_model, "WEIGHTS", tmp_path / "absent.pth")  # in process: LK only
+    assert benchmarks_main(["realtex", *map(str, tiny), "--breakdown", "--out", str(tmp_path / "lk_only.json")]) == 0
+    printed = capsys.readouterr().out
     lk_only = json.loads((tmp_path / "lk_only.json").read_text())
-    assert "rt_edge" not in lk_only and "no --checkpoint" in r.stdout
+    assert "rt_edge" not in lk_only and "no --checkpoint" in printed
     assert set(lk_only["_breakdown"]) == {"lk"} and set(lk_only["_breakdown"]["lk"]) == set(KINDS)
-    assert lk_only["_breakdown"]["lk"]["all"]["share"] == 1.0 and "re-appeared" in r.stdout
+    assert lk_only["_breakdown"]["lk"]["all"]["share"] == 1.0 and "re-appeared" in printed
     assert any("no --checkpoint" in note for note in lk_only["_settings"]["notes"])
 
     r = _cli("--videos", tmp_path / "missing", "--out", tmp_path / "x.json")

@@ -96,3 +96,15 @@ def test_track_cli_uses_the_shipped_weights(tmp_path):
     assert r.returncode == 0, r.stderr
     assert read_tracks(tmp_path / "t.csv")["xy"].shape == (8, 9, 2)
     assert (tmp_path / "v.mp4").stat().st_size > 10_000
+
+
+def test_benchmarks_score_the_default_weights_without_a_checkpoint(tmp_path):
+    from benchmarks.__main__ import main
+
+    out = tmp_path / "cycle.json"
+    assert main(["cycle", "--videos", str(sample_clip_path()), "--frames", "6", "--size", "64", "64", "--grid", "3",
+                 "--image-size", "64", "64", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"_settings", "lk", "rt_edge"}
+    assert result["_settings"]["rt_edge"]["checkpoint"] == str(shipped())
+    assert result["rt_edge"]["overall"]["all"]["count"] == 9
