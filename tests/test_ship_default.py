@@ -23,8 +23,13 @@ def test_refuses_a_realtex_miss():
 def test_refuses_a_replay_miss():
     # stage 5 at step 400 cleared realtex on both seeds but replayed 8.0e-3 px from torch
     with pytest.raises(SystemExit, match=r"replay 8\.02e-03 px") as e:
-        ship_default.build_card("x.pth", "stage5b_step400", 400)
+        ship_default.build_card("training/recipes/snapshots/stage5b.pth", "stage5b_step400", 400)
     assert "realtex" not in str(e.value)
+
+
+def test_refuses_results_of_another_snapshot():
+    with pytest.raises(SystemExit, match=r"realtex_rerun_stage6_img384_seed0.json scored .*stage6.pth, not x.pth"):
+        ship_default.build_card("x.pth", "stage6", 450)
 
 
 def test_names_missing_results():

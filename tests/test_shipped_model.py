@@ -1,6 +1,6 @@
 """The weights shipped in rt_edge/assets: where they come from, what their card claims, and that they track.
 
-Skipped while no default weights ship. The card's scores are checked against the results files it names
+Skipped where the file is missing. The card's scores are checked against the results files it names
 (written by `python -m benchmarks realtex | online`), and the tracks on the shipped clip against OpenCV's
 pyramidal Lucas-Kanade, an independent tracker.
 """
@@ -47,12 +47,15 @@ def test_card_scores_are_the_results_files_and_clear_the_bar(packaged):
     for row in card["realtex"]:
         res = json.loads((REPO / row["results"]).read_text())
         assert res["_settings"]["seed"] == row["seed"]
+        assert res["_settings"]["rt_edge"]["checkpoint"] == card["snapshot"]  # scored these very weights
+        assert res["_settings"]["rt_edge"]["image_size"] == card["image_size"]
         ours, lk = res["rt_edge"], res["lk"]
         assert row["average_jaccard"] == pytest.approx(ours["average_jaccard"], abs=5e-4)
         assert row["delta_avg"] == pytest.approx(ours["average_pts_within_thresh"], abs=5e-4)
         assert ours["average_jaccard"] >= lk["average_jaccard"] + BAR
         assert ours["average_pts_within_thresh"] >= lk["average_pts_within_thresh"] + BAR
     online = json.loads((REPO / card["onnx"]["results"]).read_text())
+    assert online["weights"] == card["snapshot"]
     assert online["onnxruntime_replay"]["coords_max_px"] <= 5e-3
     assert card["onnx"]["replay_max_px"] == pytest.approx(online["onnxruntime_replay"]["coords_max_px"], rel=1e-3)
 

@@ -58,6 +58,8 @@ def build_card(snapshot: str, tag: str, step: int) -> dict:
     for seed in (0, 1):
         name = f"realtex_rerun_{tag}_img384_seed{seed}.json"
         res = _load(name)
+        if res["_settings"]["rt_edge"]["checkpoint"] != snapshot:
+            failures.append(f"{name} scored {res['_settings']['rt_edge']['checkpoint']}, not {snapshot}")
         ours, lk = res["rt_edge"], res["lk"]
         row = {"seed": seed, "results": str(RESULTS / name),
                "average_jaccard": round(ours["average_jaccard"], 4),
@@ -70,7 +72,10 @@ def build_card(snapshot: str, tag: str, step: int) -> dict:
             if ours[key] < lk[key] + MARGIN:
                 failures.append(f"realtex seed {seed} {key} {ours[key]:.4f} < LK {lk[key]:.4f} + {MARGIN}")
     online_name = f"online_rerun_{tag}_img384_cpu_n100.json"
-    replay = _load(online_name)["onnxruntime_replay"]["coords_max_px"]
+    online = _load(online_name)
+    if online["weights"] != snapshot:
+        failures.append(f"{online_name} measured {online['weights']}, not {snapshot}")
+    replay = online["onnxruntime_replay"]["coords_max_px"]
     if replay > REPLAY_PX:
         failures.append(f"onnxruntime replay {replay:.2e} px > {REPLAY_PX} px")
     if failures:
