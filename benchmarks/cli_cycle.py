@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from rt_edge.default_model import NONE_SHIP, shipped
+from rt_edge.default_model import NOT_INSTALLED, shipped
 
-NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NONE_SHIP}"
+NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NOT_INSTALLED}"
 
 
 def _fmt(v, spec: str) -> str:

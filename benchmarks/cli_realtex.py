@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rt_edge.default_model import NONE_SHIP, shipped
+from rt_edge.default_model import NOT_INSTALLED, shipped
 
-NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NONE_SHIP}"
+NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NOT_INSTALLED}"
 
 
 def _positive(name: str, *values: int) -> None:

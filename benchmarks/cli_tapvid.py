@@ -8,7 +8,7 @@ import platform
 import sys
 from pathlib import Path
 
-from rt_edge.default_model import NONE_SHIP, shipped
+from rt_edge.default_model import NOT_INSTALLED, shipped
 
 from .tapvid_data import COORD_CONVENTIONS, DATASETS, QUERY_MODES, load_examples
 from .trackers import SUPPORT_MODES
@@ -20,7 +20,7 @@ TRACKER_MODES = ("online", "offline")
 def _check_args(args) -> None:
     args.checkpoint = args.checkpoint or shipped(args.backend)
     if not args.checkpoint:
-        raise ValueError(f"no --checkpoint given and {NONE_SHIP}; pass a CoTracker3 checkpoint "
+        raise ValueError(f"no --checkpoint given and {NOT_INSTALLED}; pass a CoTracker3 checkpoint "
                          "(.pth) or, with --backend onnxruntime, a `python -m export onnx` directory")
     ckpt = Path(args.checkpoint)
     if not ckpt.exists():

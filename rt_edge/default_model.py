@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS = Path(__file__).parent / "assets" / "default_model.pth"
-NONE_SHIP = "the package's default weights are not installed (README, 'The default model')"
+NOT_INSTALLED = "the package's default weights are not installed (README, 'The default model')"
 
 
 def shipped(backend: str = "torch") -> Path | None:
@@ -28,5 +28,5 @@ def default_checkpoint(backend: str = "torch") -> Path:
                          "written by `python -m export onnx --checkpoint CKPT`")
     path = shipped()
     if path is None:
-        raise ValueError(f"no checkpoint given and {NONE_SHIP}: {WEIGHTS} is absent; pass a CoTracker3 checkpoint")
+        raise ValueError(f"no checkpoint given and {NOT_INSTALLED}: {WEIGHTS} is absent; pass a CoTracker3 checkpoint")
     return path

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from rt_edge import OnlineTracker
+from rt_edge.api import track_video
 from rt_edge.default_model import shipped
 from rt_edge.video import read_frames, sample_clip_path
 
@@ -32,12 +33,11 @@ def packaged() -> dict:
 def test_weights_are_the_recipes_snapshot(packaged):
     card = packaged["card"]
     snap = torch.load(REPO / card["snapshot"], map_location="cpu", weights_only=True)
-    assert packaged["step"] == snap["step"] == card["snapshot_step"]
+    assert packaged["step"] == snap["step"]
     assert packaged["model"].keys() == snap["model"].keys()
     for k, v in packaged["model"].items():
         assert v.dtype == (torch.float16 if v.is_floating_point() else v.dtype)
         assert torch.equal(v, snap["model"][k]), k
-    assert packaged["config"]["default_image_size"] == card["image_size"]
     assert shipped().stat().st_size < 30 * 2**20
 
 
@@ -48,7 +48,7 @@ def test_card_scores_are_the_results_files_and_clear_the_bar(packaged):
         res = json.loads((REPO / row["results"]).read_text())
         assert res["_settings"]["seed"] == row["seed"]
         assert res["_settings"]["rt_edge"]["checkpoint"] == card["snapshot"]  # scored these very weights
-        assert res["_settings"]["rt_edge"]["image_size"] == card["image_size"]
+        assert res["_settings"]["rt_edge"]["image_size"] == packaged["config"]["default_image_size"]
         ours, lk = res["rt_edge"], res["lk"]
         assert row["average_jaccard"] == pytest.approx(ours["average_jaccard"], abs=5e-4)
         assert row["delta_avg"] == pytest.approx(ours["average_pts_within_thresh"], abs=5e-4)
@@ -67,16 +67,14 @@ def test_default_tracker_follows_the_shipped_clip_like_lk():
     from benchmarks.lk import track_lk
 
     video = read_frames(sample_clip_path())[:24]  # (T, H, W, 3)
-    T, H, W = video.shape[:3]
+    H, W = video.shape[1:3]
     xy = np.stack(np.meshgrid(np.linspace(20, W - 20, 10), np.linspace(20, H - 20, 6)), -1).reshape(-1, 2)
-    lk, lk_occ = track_lk(video, np.concatenate([np.zeros((len(xy), 1)), xy], 1).astype(np.float32))  # (N, T, 2)
+    queries = np.concatenate([np.zeros((len(xy), 1)), xy], 1).astype(np.float32)  # (N, 3) rows (t, x, y)
+    lk, lk_occ = track_lk(video, queries)  # (N, T, 2), (N, T)
 
-    tracker = OnlineTracker.load()
-    assert tracker.image_size == (384, 384)  # the size it was scored at, from the packaged config
-    tracker.add_queries(xy.astype(np.float32), frame=0)
-    parts = [tracker.push(f) for f in video] + [tracker.flush()]
-    ours = np.concatenate([p.xy for p in parts if len(p.frames)]).transpose(1, 0, 2)  # (N, T, 2)
-    vis = np.concatenate([p.visible for p in parts if len(p.frames)]).T
+    assert OnlineTracker.load().image_size == (384, 384)  # the size it was scored at, from the packaged config
+    tracks = track_video(video, queries)  # no checkpoint: the default weights
+    ours, vis = tracks.xy.transpose(1, 0, 2), tracks.visible.T  # (N, T, 2), (N, T)
     assert ours.shape == lk.shape
 
     moved = np.linalg.norm(lk[:, -1] - lk[:, 0], axis=-1) > 3

@@ -53,7 +53,7 @@ def _load(name: str) -> dict:
     return json.loads((REPO / path).read_text())
 
 
-def build_card(snapshot: str, tag: str, step: int) -> dict:
+def build_card(snapshot: str, tag: str) -> dict:
     """The model card: recipe facts, scores read from TAG's results files, limits. Exits when a check fails."""
     rows, failures = [], []
     for seed in (0, 1):
@@ -85,7 +85,7 @@ def build_card(snapshot: str, tag: str, step: int) -> dict:
     cycle = {k: v["overall"]["all"] for k, v in _load(cycle_name).items() if k in ("rt_edge", "lk")}
     return {
         "name": "rt-edge default (CoTracker3 family, 4.4M parameters, online)",
-        "snapshot": snapshot, "snapshot_step": step, "image_size": IMAGE_SIZE, **RECIPE,
+        "snapshot": snapshot, **RECIPE,
         "realtex": rows,
         "onnx": {"replay_max_px": replay, "results": str(RESULTS / online_name)},
         "cycle": {"median_px": cycle["rt_edge"]["median"], "lk_median_px": cycle["lk"]["median"],
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("tag", help="the TAG score_snapshot.sh wrote its results under, e.g. stage6")
     p.add_argument("--out", default="rt_edge/assets/default_model.pth", help="where to write (default: %(default)s)")
     args = p.parse_args(argv)
-    import torch
-
-    step = int(torch.load(REPO / args.snapshot, map_location="cpu", weights_only=True)["step"])
-    card = build_card(args.snapshot, args.tag, step)
+    card = build_card(args.snapshot, args.tag)
     summary = package(REPO / args.snapshot, REPO / args.out, image_size=tuple(IMAGE_SIZE), card=card)
     print(json.dumps({"out": args.out, **summary, "card": card}, indent=1))
     return 0
