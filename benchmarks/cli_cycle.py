@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rt_edge.default_model import NOT_INSTALLED, shipped
+from rt_edge.schedule_args import add_schedule_args
 
 NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NOT_INSTALLED}"
 
@@ -73,7 +74,8 @@ def run(args) -> int:
         queries="grid on frame 0; forward to the last frame, back through the reversed clip to frame 0",
         resize="cv2.INTER_AREA",
         rt_edge=dict(checkpoint=str(args.checkpoint), iters=args.iters, threads=args.threads, mode="online",
-                     image_size=args.image_size, support="joint", backward=False) if args.checkpoint else None,
+                     image_size=args.image_size, support="joint", backward=False, schedule=args.schedule,
+                     stream_iters=args.stream_iters) if args.checkpoint else None,
         lk="benchmarks.lk.lk_predictor() defaults", notes=notes,
         command="python -m benchmarks " + " ".join(sys.argv[1:]),
     )
@@ -91,7 +93,8 @@ def _rt_edge(args):
     # backward=False: every query is on frame 0 of the clip it is tracked in
     return rt_edge_predictor(args.checkpoint, backend="torch", mode="online",
                              image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
-                             backward=False, threads=args.threads)
+                             backward=False, threads=args.threads, schedule=args.schedule,
+                             stream_iters=args.stream_iters)
 
 
 def register(sub) -> None:
@@ -118,4 +121,5 @@ def register(sub) -> None:
     p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
                    help="rt_edge model input size (default: the checkpoint's, 384x512 for the published models)")
     p.add_argument("--threads", type=int, default=0, help="torch threads for rt_edge (0: torch's default)")
+    add_schedule_args(p)
     p.set_defaults(func=run)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rt_edge.default_model import NOT_INSTALLED, shipped
+from rt_edge.schedule_args import add_schedule_args
 
 NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NOT_INSTALLED}"
 
@@ -77,7 +78,8 @@ def run(args) -> int:
         frames=args.frames, points=args.points, teachers=args.teachers,
         selections=args.selections if args.teachers else None, verifier=args.verifier, query_mode="first", raster=256,
         rt_edge=dict(checkpoint=str(args.checkpoint), backend=args.backend, iters=args.iters,
-                     image_size=args.image_size, support=args.support) if args.checkpoint else None,
+                     image_size=args.image_size, support=args.support, schedule=args.schedule,
+                     stream_iters=args.stream_iters) if args.checkpoint else None,
         lk=dict(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb), notes=notes,
     )
     result = {"_settings": settings, "_per_sequence": per_sequence, **breakdown, **scores}
@@ -95,7 +97,8 @@ def _rt_edge(args):
     # backward=False: with query mode "first" no frame before a query is scored
     return rt_edge_predictor(args.checkpoint, backend=args.backend, mode="online",
                              image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
-                             support=args.support, backward=False, threads=args.threads)
+                             support=args.support, backward=False, threads=args.threads,
+                             schedule=args.schedule, stream_iters=args.stream_iters)
 
 
 def register(sub) -> None:
@@ -125,6 +128,7 @@ def register(sub) -> None:
     p.add_argument("--support", choices=["joint", "single"], default="joint",
                    help="rt_edge: all points in one run (joint) or one run per point with local support grids")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_schedule_args(p)
     p.add_argument("--lk-win", type=int, default=21, help="Lucas-Kanade window (21 px)")
     p.add_argument("--lk-levels", type=int, default=3, help="Lucas-Kanade pyramid levels above the image (3)")
     p.add_argument("--lk-fb", type=float, default=1.0, help="Lucas-Kanade forward-backward threshold (1.0 px)")

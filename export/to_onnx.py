@@ -1,4 +1,4 @@
-"""Export the encoder, query and window-step graphs of a checkpoint to ONNX, with meta.json."""
+"""Export the encoder, query, window-step and frame-step graphs of a checkpoint to ONNX, with meta.json."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from rt_edge.model import CoTracker3, load_checkpoint
 
 from .corr4d_onnx import corr4d_as_custom_node
 from .fp16 import to_float16
-from .graphs import EncoderGraph, QueryGraph, WindowStepGraph
+from .graphs import EncoderGraph, FrameStepGraph, QueryGraph, WindowStepGraph
 
 
 def _sha256(path: str | os.PathLike) -> str:
@@ -45,7 +45,8 @@ def _shapes(args: tuple, names: list[str], dynamic: dict[str, dict[int, str]]) -
 
 def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, iters: int = 6,
                 max_points: int = 1024, opset: int = 17, fp16: bool = False, corr4d_plugin: bool = False) -> dict:
-    """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx and DIR/meta.json; returns the meta.
+    """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx, DIR/frame_step.onnx (the stream
+    schedule, cfg.stream_iters iterations) and DIR/meta.json; returns the meta.
 
     fp16: the graphs compute in float16 (inputs and outputs stay float32); see export.fp16.
     corr4d_plugin: window_step's correlations become rt_edge::Corr4D nodes for the TensorRT plugin (see
@@ -85,6 +86,16 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
              "active": {0: "points"}, "coords_out": {1: "points"}, "vis_out": {1: "points"},
              "conf_out": {1: "points"}},
         ),
+        "frame_step": (
+            FrameStepGraph(model, cfg.stream_iters),
+            (*fmaps, torch.randn(S - 1, N, L * cfg.corr_dim, generator=g), coords, zeros, zeros, qf,
+             (torch.arange(N) % 2).float()),
+            levels + ["past_corr", "coords", "vis", "conf", "query_feats", "fresh"],
+            ["coords_out", "vis_out", "conf_out", "past_corr_out"],
+            {"past_corr": {1: "points"}, "coords": {1: "points"}, "vis": {1: "points"}, "conf": {1: "points"},
+             "query_feats": {0: "points"}, "fresh": {0: "points"}, "coords_out": {0: "points"},
+             "vis_out": {0: "points"}, "conf_out": {0: "points"}, "past_corr_out": {1: "points"}},
+        ),
     }
     meta_graphs = {}
     for name, (module, args, ins, outs, dyn) in graphs.items():
@@ -102,7 +113,7 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     meta = {
         "format": FORMAT, "rt_edge_version": rt_edge.__version__, "torch_version": torch.__version__,
         "config": cfg.to_dict(), "image_size": [H, W], "window_len": S, "window_step": cfg.window_step,
-        "iters": iters, "opset": opset, "max_points": max_points, "fp16": fp16, "corr4d_plugin": corr4d_plugin,
+        "iters": iters, "stream_iters": cfg.stream_iters, "opset": opset, "max_points": max_points, "fp16": fp16, "corr4d_plugin": corr4d_plugin,
         "checkpoint_sha256": src_hash, "graphs": meta_graphs,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")

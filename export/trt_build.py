@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rt_edge.backends.onnx_meta import GRAPHS, read_meta
+from rt_edge.backends.onnx_meta import GRAPHS, STREAM_GRAPH, read_meta
 from rt_edge.backends.trt_meta import ENGINE_FILES, engine_metadata, write_engine_meta
 
 from .calibration import calibration_sources, check_graph_names, is_calibration_cache, make_calibrator, open_or_collect
@@ -75,7 +75,7 @@ def precision_flags(fp16: bool, int8: bool, fp8: bool, caps: dict[str, Any]) -> 
 
 def graph_flags(fp16: bool, int8_graphs: tuple[str, ...], fp8: bool, caps: dict[str, Any]) -> dict[str, list[str]]:
     """Builder flags per graph: INT8 only for int8_graphs (the others keep FP16/FP8 as requested)."""
-    return {g: precision_flags(fp16, g in int8_graphs, fp8, caps) for g in GRAPHS}
+    return {g: precision_flags(fp16, g in int8_graphs, fp8, caps) for g in GRAPHS + (STREAM_GRAPH,)}
 
 
 def precision_label(flags: dict[str, list[str]]) -> str:
@@ -111,7 +111,8 @@ def build_engines(onnx_dir: str | Path, out_dir: str | Path | None = None, fp16:
                   int8_calib: str | None = None, fp8: bool = False, points: tuple[int, int, int] | None = None,
                   workspace_gb: float = 4.0, timing_cache: str | None = None, plugin: str | None = None,
                   int8_graphs: tuple[str, ...] = DEFAULT_INT8_GRAPHS, calib_frames: int = 64) -> dict:
-    """Build encoder.plan, query.plan and window_step.plan beside (or away from) the ONNX files.
+    """Build encoder.plan, query.plan, window_step.plan and (exports that have it) frame_step.plan beside
+    (or away from) the ONNX files.
 
     int8_calib: a cache from `python -m export calib`, or a folder of images / videos collected here into
     OUT/calib (needs onnxruntime unless int8_graphs is the encoder only); INT8 for int8_graphs only.
@@ -142,7 +143,7 @@ def build_engines(onnx_dir: str | Path, out_dir: str | Path | None = None, fp16:
     out.mkdir(parents=True, exist_ok=True)
     cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
     built = {}
-    for graph, onnx_name in ((g, meta["graphs"][g]["file"]) for g in ENGINE_FILES):
+    for graph, onnx_name in ((g, meta["graphs"][g]["file"]) for g in ENGINE_FILES if g in meta["graphs"]):
         network = builder.create_network(0)
         parser = trt.OnnxParser(network, logger)
         if not parser.parse_from_file(str(Path(onnx_dir) / onnx_name)):

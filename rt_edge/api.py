@@ -48,13 +48,16 @@ def track_video(video: Any, queries: Any = None, grid_size: int | None = None, m
                 backward: bool = False, checkpoint: Any = None, backend: str = "torch", device: str = "cpu",
                 image_size=None, iters: int = 6, context_points: bool = True, low_latency: bool = False,
                 visibility_threshold: float = VISIBILITY_THRESHOLD,
-                progress: Callable[[int, int], None] | None = None) -> Tracks:
+                progress: Callable[[int, int], None] | None = None, schedule: str = "published",
+                stream_iters: int | None = None) -> Tracks:
     """Track points through a whole clip.
 
     video: (T, H, W, 3) uint8 RGB or a path; queries (N, 3) rows (t, x, y) in video pixels,
     or grid_size for a grid on frame 0. mode "online" runs the streaming runtime (the
     published sliding windows); "offline" runs one window over the clip (use an offline
-    checkpoint). backward=True also tracks each point before its query frame, on the
+    checkpoint). schedule (online): "published", "stream" or "window-per-frame" (see
+    OnlineTracker); stream_iters: the stream schedule's iterations per frame (torch; None: the
+    config's). backward=True also tracks each point before its query frame, on the
     reversed clip. Returns Tracks for all T frames, ids 0..N-1 in query order.
     """
     if mode not in MODES:
@@ -64,7 +67,8 @@ def track_video(video: Any, queries: Any = None, grid_size: int | None = None, m
     q = _as_queries(queries, grid_size, (H, W), T)
     run = _online if mode == "online" else _offline
     kw = dict(checkpoint=checkpoint, backend=backend, device=device, image_size=image_size, iters=iters,
-              context_points=context_points, low_latency=low_latency, visibility_threshold=visibility_threshold)
+              context_points=context_points, low_latency=low_latency, visibility_threshold=visibility_threshold,
+              schedule=schedule, stream_iters=stream_iters)
     fwd = run(frames, q, progress=progress, **kw)
     if not backward:
         return fwd
@@ -80,10 +84,11 @@ def track_video(video: Any, queries: Any = None, grid_size: int | None = None, m
 
 
 def _online(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, image_size, iters, context_points,
-            low_latency, visibility_threshold, progress) -> Tracks:
+            low_latency, visibility_threshold, progress, schedule, stream_iters) -> Tracks:
     tracker = OnlineTracker.load(checkpoint, backend=backend, device=device, image_size=image_size,
                                  low_latency=low_latency, iters=iters, context_points=context_points,
-                                 visibility_threshold=visibility_threshold)
+                                 visibility_threshold=visibility_threshold, schedule=schedule,
+                                 stream_iters=stream_iters)
     ids = np.empty(len(q), np.int64)
     for t in np.unique(q[:, 0]).astype(int):
         sel = q[:, 0] == t
@@ -101,7 +106,9 @@ def _online(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, imag
 
 
 def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, image_size, iters, context_points,
-             low_latency, visibility_threshold, progress) -> Tracks:
+             low_latency, visibility_threshold, progress, schedule, stream_iters) -> Tracks:
+    if schedule != "published" or low_latency:
+        raise ValueError(f"offline mode runs one window over the clip; schedule={schedule!r} is for mode='online'")
     if backend != "torch":
         raise ValueError(f"offline mode runs on the torch backend only, got backend={backend!r}")
     if checkpoint is None:

@@ -9,6 +9,7 @@ from collections import deque
 
 import numpy as np
 
+from .schedule_args import add_schedule_args
 from .tracks import VISIBILITY_THRESHOLD
 
 
@@ -62,7 +63,8 @@ def add_parser(sub) -> None:
     p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
                    help="model input size (default: the checkpoint's; 384 512 for the published ones)")
     p.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
-    p.add_argument("--low-latency", action="store_true", help="a result for every frame (a window per frame)")
+    p.add_argument("--low-latency", action="store_true", help="same as --schedule window-per-frame")
+    add_schedule_args(p)
     p.add_argument("--no-context", action="store_true", help="do not add context (support) points")
     p.add_argument("--threshold", type=float, default=VISIBILITY_THRESHOLD,
                    help=f"visible when vis x conf > this (default: {VISIBILITY_THRESHOLD})")
@@ -106,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         queries = _queries(args, source.frame_size)
         tracker = OnlineTracker.load(args.checkpoint, backend=args.backend, device=args.device,
                                      image_size=args.image_size, low_latency=args.low_latency, iters=args.iters,
-                                     context_points=not args.no_context, visibility_threshold=args.threshold)
+                                     context_points=not args.no_context, visibility_threshold=args.threshold,
+                                     schedule=args.schedule, stream_iters=args.stream_iters)
         for t, xy in queries:
             tracker.add_queries(xy, frame=t)
         total = source.num_frames if args.max_frames is None else min(args.max_frames, source.num_frames or 10**12)
@@ -153,5 +156,5 @@ def run(args: argparse.Namespace) -> int:
     lat = np.array(latencies) * 1000 if latencies else np.zeros(1)
     print(f"{n} frames in {elapsed:.1f} s: {n / max(elapsed, 1e-9):.2f} frames/s, push latency p50 "
           f"{np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms "
-          f"({'low-latency' if args.low_latency else 'published'} schedule, {args.backend} on {args.device})")
+          f"({tracker.schedule} schedule, {args.backend} on {args.device})")
     return 0

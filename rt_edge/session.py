@@ -5,10 +5,14 @@ window_len frames' pyramids (each frame encoded once), each live point's support
 features (sampled once, when its frame is in the buffer), and the last window's
 coords/vis/conf, from which the next window is initialised.
 
-Published schedule: a window of window_len frames runs every `step` frames, once its last
-frame has arrived; its first `step` frames are then final. Low-latency mode runs the most
-recent window at every frame and returns that frame at once, with the same
-initialisation rules (the window step is 1).
+Three schedules (SCHEDULES):
+- "published": a window of window_len frames runs every `step` frames, once its last frame has
+  arrived; its first `step` frames are then final (the papers' online schedule, exact).
+- "window-per-frame" (low_latency=True): the most recent window runs at every frame and that
+  frame is returned at once, with the same initialisation rules (the window step is 1).
+- "stream": every push refines the new frame only (the model's frame_step), over a window whose
+  earlier window_len - 1 frames are final and held in a ring (coords/vis/conf here, their
+  correlation embeddings in the executor's arrays); frame t is returned by push(t).
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from .image import check_frame, pixel_scale, resize_aligned
 from .tracks import VISIBILITY_THRESHOLD, Tracks
 
 USER, GLOBAL, LOCAL = "user", "global", "local"
+SCHEDULES = ("published", "stream", "window-per-frame")
+# the stream schedule starts a tracked point's new frame where its last two final frames point
+# ("velocity") or at its last final position ("last"); chosen by measurement (docs/streaming.md)
+STREAM_INITS = ("velocity", "last")
 
 
 @dataclass
@@ -49,25 +57,64 @@ class _Window:
     conf: np.ndarray  # (S, N) logits
 
 
+@dataclass
+class _History:
+    """Stream schedule: the last window_len - 1 final frames of the points tracked then."""
+
+    ids: np.ndarray  # (N,)
+    coords: np.ndarray  # (S-1, N, 2) model pixels
+    vis: np.ndarray  # (S-1, N) logits
+    conf: np.ndarray  # (S-1, N) logits
+    corr: Any  # (S-1, N, L * corr_dim) correlation embeddings, in the executor's arrays
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def set_stream_iters(executor: Executor, iters: int) -> None:
+    """Run the stream schedule's frame_step with `iters` iterations (the torch executor; exports fix theirs)."""
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"stream_iters must be a positive int, got {iters!r}")
+    if executor.name != "torch" and getattr(executor, "stream_iters", None) != iters:
+        raise ValueError(f"this {executor.name} export runs frame_step with {getattr(executor, 'stream_iters', None)} "
+                         f"iterations, not {iters}; re-export with ModelConfig.stream_iters={iters}")
+    executor.stream_iters = iters
+
+
+def _resolve_schedule(schedule: str, low_latency: bool) -> str:
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if low_latency:
+        if schedule not in ("published", "window-per-frame"):
+            raise ValueError(f"low_latency=True is the window-per-frame schedule; it contradicts schedule={schedule!r}")
+        return "window-per-frame"
+    return schedule
 
 
 class OnlineTracker:
     """Streaming point tracker. Push RGB frames; get tracks of the frames that became final."""
 
     def __init__(self, executor: Executor, low_latency: bool = False, context_points: bool | ContextConfig = True,
-                 visibility_threshold: float = VISIBILITY_THRESHOLD):
+                 visibility_threshold: float = VISIBILITY_THRESHOLD, schedule: str = "published",
+                 stream_init: str = "velocity"):
         if not 0.0 <= visibility_threshold <= 1.0:
             raise ValueError(f"visibility_threshold must be in [0, 1], got {visibility_threshold}")
+        self.schedule = _resolve_schedule(schedule, low_latency)
+        if stream_init not in STREAM_INITS:
+            raise ValueError(f"stream_init must be one of {STREAM_INITS}, got {stream_init!r}")
+        if self.schedule == "stream" and getattr(executor, "stream_iters", None) is None:
+            raise ValueError(f"the {executor.name} executor has no frame_step graph; the stream schedule needs one "
+                             "(re-export with this version: python -m export onnx ...)")
+        self.stream_init = stream_init
         self.executor = executor
         self.cfg = executor.cfg
         self.image_size = executor.image_size
-        self.low_latency = bool(low_latency)
+        self.low_latency = self.schedule == "window-per-frame"
         self.context = (ContextConfig() if context_points is True else context_points) or None
         self.visibility_threshold = visibility_threshold
         self.window_len = self.cfg.window_len
-        self.step = 1 if self.low_latency else self.cfg.window_step
+        self.step = self.cfg.window_step if self.schedule == "published" else 1
         self._points: dict[int, _Point] = {}
         self._next_user_id = 0
         self._next_context_id = -1
@@ -77,16 +124,19 @@ class OnlineTracker:
     def load(cls, src: Any = None, backend: str = "torch", device: str = "cpu", image_size=None,
              low_latency: bool = False, iters: int = 6, context_points: bool = True,
              visibility_threshold: float = VISIBILITY_THRESHOLD, dtype: str = "float32",
-             providers=None) -> "OnlineTracker":
+             providers=None, schedule: str = "published", stream_iters: int | None = None) -> "OnlineTracker":
         """Build a tracker from a checkpoint path / state dict (torch backend; None: the package's
         default weights) or an exported model directory (onnxruntime backend, `providers` as
-        onnxruntime takes them)."""
+        onnxruntime takes them). schedule: one of SCHEDULES (low_latency=True is "window-per-frame").
+        stream_iters: the stream schedule's iterations per frame (None: the config's; an export's is fixed)."""
         if src is None:
             src = default_checkpoint(backend)
         executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype,
                                  providers=providers)
+        if stream_iters is not None:
+            set_stream_iters(executor, stream_iters)
         return cls(executor, low_latency=low_latency, context_points=context_points,
-                   visibility_threshold=visibility_threshold)
+                   visibility_threshold=visibility_threshold, schedule=schedule)
 
     # ------------------------------------------------------------------ stream state
     def reset(self) -> None:
@@ -98,6 +148,7 @@ class OnlineTracker:
         self._next_window = 0  # start of the next published window
         self._emitted = 0  # frames before this have been returned
         self._window: _Window | None = None
+        self._history: _History | None = None
         self._last_global_refresh: int | None = None
         self._points.clear()
         self._qcache: tuple[tuple[int, ...], Any] | None = None
@@ -113,11 +164,12 @@ class OnlineTracker:
 
     def state_size(self) -> dict[str, int]:
         """Sizes of everything the tracker holds (for checking that memory stays bounded)."""
-        w = self._window
+        w, h = self._window, self._history
         return {
             "buffered_frames": len(self._buffer),
             "points": len(self._points),
             "window_values": 0 if w is None else w.coords.size + w.vis.size + w.conf.size,
+            "history_values": 0 if h is None else h.coords.size + h.vis.size + h.conf.size + int(np.prod(h.corr.shape)),
         }
 
     # ------------------------------------------------------------------ queries
@@ -239,6 +291,8 @@ class OnlineTracker:
         for p in self._points.values():
             if p.frame == t:
                 self._sample_if_available(p)
+        if self.schedule == "stream":
+            return self._stream_step(t)
         if self.low_latency:
             self._run_window(max(0, t - self.window_len + 1))
             return self._emit(t, t)
@@ -253,7 +307,7 @@ class OnlineTracker:
         """End of stream: run what is pending and return the frames not returned yet; then reset."""
         last = self._next_frame - 1
         out = self._empty()
-        if self._emitted <= last:
+        if self._emitted <= last:  # never in the stream schedule: push(t) returned frame t
             w = self._window
             if w is None or last >= w.end:
                 self._run_window(self._next_window if w is not None else 0)
@@ -313,6 +367,57 @@ class OnlineTracker:
                 window_frames, coords, vis, conf, self._query_features(points), active
             )
         self._window = _Window(start, end, ids, coords, vis, conf)
+
+    def _stream_step(self, t: int) -> Tracks:
+        """Refine frame t alone over the held history (frame_step) and return it."""
+        S = self.window_len
+        self._refresh_global_grid(t)
+        points = sorted((p for p in self._points.values() if p.feats is not None),
+                        key=lambda p: (p.kind != USER, abs(p.id)))
+        N = len(points)
+        ids = np.array([p.id for p in points], dtype=np.int64)
+        coords = np.broadcast_to(np.array([p.xy for p in points], np.float32).reshape(1, N, 2), (S, N, 2)).copy()
+        vis = np.zeros((S, N), np.float32)
+        conf = np.zeros((S, N), np.float32)
+        h = self._history
+        cols = np.full(N, -1, np.int64)
+        if h is not None and N:
+            col = {int(pid): j for j, pid in enumerate(h.ids)}
+            cols = np.array([col.get(int(pid), -1) for pid in ids], np.int64)
+            known = cols >= 0
+            src = cols[known]
+            coords[:-1, known], vis[:-1, known], conf[:-1, known] = h.coords[:, src], h.vis[:, src], h.conf[:, src]
+            last = h.coords[-1, src]
+            coords[-1, known] = 2 * last - h.coords[-2, src] if self.stream_init == "velocity" else last
+            vis[-1, known], conf[-1, known] = h.vis[-1, src], h.conf[-1, src]
+        if not N:
+            self._history = None
+            return self._frame_tracks(t, ids, np.empty((0, 2), np.float32), np.empty(0), np.empty(0))
+        frame = self._buffer[-1][1]
+        c, v, f, corr = self.executor.frame_step(frame, None if h is None else h.corr, cols, coords, vis, conf,
+                                                 self._query_features(points))
+        fresh = cols < 0  # their earlier rows become this frame's final state (frame_step does so for corr)
+        coords[:, fresh], vis[:, fresh], conf[:, fresh] = c[fresh], v[fresh], f[fresh]
+        self._history = _History(ids, np.concatenate([coords[1:-1], c[None]]), np.concatenate([vis[1:-1], v[None]]),
+                                 np.concatenate([conf[1:-1], f[None]]), corr)
+        return self._frame_tracks(t, ids, c, v, f)
+
+    def _frame_tracks(self, t: int, ids: np.ndarray, coords: np.ndarray, vis: np.ndarray, conf: np.ndarray) -> Tracks:
+        """Frame t of every user point in caller pixels: ids (N,) with coords (N, 2) model pixels and
+        vis / conf (N,) logits of the points tracked on it; user points queried later are NaN there."""
+        users = np.array(sorted(p.id for p in self._points.values() if p.kind == USER), np.int64)
+        xy = np.full((1, len(users), 2), np.nan, np.float32)
+        vis_p = np.zeros((1, len(users)), np.float32)
+        conf_p = np.zeros((1, len(users)), np.float32)
+        row = {int(pid): j for j, pid in enumerate(ids)}
+        have = [(k, row[int(pid)]) for k, pid in enumerate(users) if int(pid) in row]
+        if have:
+            k, j = (np.array(v) for v in zip(*have))
+            xy[0, k] = coords[j] / self._scale
+            vis_p[0, k] = _sigmoid(vis[j])
+            conf_p[0, k] = _sigmoid(conf[j])
+        self._emitted = t + 1
+        return Tracks(np.array([t]), users, xy, vis_p * conf_p > self.visibility_threshold, vis_p, conf_p)
 
     def _empty(self) -> Tracks:
         return Tracks.empty(np.array(sorted(p.id for p in self._points.values() if p.kind == USER), np.int64))

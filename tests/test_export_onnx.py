@@ -56,7 +56,7 @@ def _replay(tracker, fixture):
 
 def test_graphs_pass_checker_and_meta_describes_them(export_dir):
     report = check_export(export_dir)
-    assert set(report) == {"encoder", "query", "window_step"}
+    assert set(report) == {"encoder", "query", "window_step", "frame_step"}
     for r in report.values():
         assert r["float64"] == [] and r["opset"] == 17
     assert "GridSample" in report["window_step"]["ops"]
@@ -65,6 +65,9 @@ def test_graphs_pass_checker_and_meta_describes_them(export_dir):
     assert len(meta["checkpoint_sha256"]) == 64 and meta["max_points"] == 64
     assert meta["graphs"]["window_step"]["inputs"]["coords"] == [16, "points", 2]
     assert meta["graphs"]["encoder"]["outputs"]["fmap_3"] == [128, 6, 8]
+    assert meta["stream_iters"] == 1
+    assert meta["graphs"]["frame_step"]["inputs"]["past_corr"] == [15, "points", 4 * 256]
+    assert meta["graphs"]["frame_step"]["outputs"]["coords_out"] == ["points", 2]
 
 
 def test_onnxruntime_replays_the_fixture(export_dir, fixture):
@@ -75,6 +78,23 @@ def test_onnxruntime_replays_the_fixture(export_dir, fixture):
     assert np.abs(xy - fixture["online_coords"])[defined].max() <= 5e-3
     assert np.abs(vis - fixture["online_vis"])[defined].max() <= 1e-3
     assert np.isnan(xy[~defined]).all()
+
+
+def test_onnxruntime_stream_schedule_replays_the_torch_one(export_dir, fixture, seeded_weights):
+    """frame_step.onnx against the torch backend in the stream schedule on the real clip: every frame,
+    queries coming in mid-stream, within 5e-3 px."""
+    model = rt_edge.model.load_checkpoint({k: torch.from_numpy(v) for k, v in seeded_weights("online", 0).items()})
+    runs = {}
+    for backend, src in (("torch", model), ("onnxruntime", export_dir)):
+        tracker = rt_edge.OnlineTracker.load(src, backend=backend, image_size=(192, 256), context_points=False,
+                                             schedule="stream")
+        runs[backend] = _replay(tracker, fixture)
+    (a, va, q), (b, vb, _) = runs["torch"], runs["onnxruntime"]
+    defined = np.arange(40)[:, None] >= q[:, 0].astype(int)[None]
+    assert np.isfinite(a[defined]).all() and np.isnan(a[~defined]).all()
+    assert np.abs(a - b)[defined].max() <= 5e-3
+    assert np.abs(va - vb)[defined].max() <= 1e-3
+    assert np.abs(a - fixture["online_coords"])[defined].max() > 1e-2, "the stream is its own schedule"
 
 
 def test_onnxruntime_backend_works_without_torch(export_dir, fixture, tmp_path):

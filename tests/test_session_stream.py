@@ -40,9 +40,9 @@ def _frames(count: int, size: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def _stream(model, num_frames: int, low_latency: bool, context_points, period: int = 300,
-            warmup: int = WARMUP):
+            warmup: int = WARMUP, schedule: str = "published"):
     tracker = OnlineTracker.load(model, image_size=(32, 32), iters=1, context_points=context_points,
-                                 low_latency=low_latency)
+                                 low_latency=low_latency, schedule=schedule)
     pool = _frames(37)
     rng = np.random.default_rng(1)
     groups: list[np.ndarray] = []
@@ -65,6 +65,8 @@ def _stream(model, num_frames: int, low_latency: bool, context_points, period: i
             query_frame.update({int(i): t if frame is None else frame for i in groups[-1]})
             added += 3
         out = tracker.push(pool[t % len(pool)])
+        if schedule == "stream":
+            np.testing.assert_array_equal(out.frames, [t])  # frame t comes back on its own push
         # every frame once, in order, only live user ids, values from the query frame on
         np.testing.assert_array_equal(out.frames, np.arange(next_frame, next_frame + len(out)))
         next_frame += len(out)
@@ -98,6 +100,7 @@ def _stream_fresh(num_frames: int, low_latency: bool, context: dict | None, **kw
     torch.manual_seed(0)
     ctx = ContextConfig(**context) if context else False
     maxima, growth = _stream(CoTracker3(SMALL).eval(), num_frames, low_latency, ctx, **kw)
+    maxima["history_values"] = int(maxima.get("history_values", 0))
     return {"maxima": maxima, "growth": growth}
 
 
@@ -118,7 +121,8 @@ def _isolated(**kw) -> tuple[dict, float]:
 def test_long_stream_state_is_bounded(num_frames):
     maxima, growth = _isolated(num_frames=num_frames, low_latency=False, context=None)
     # the maxima are what a bounded tracker holds: a window of frames, at most 3 groups of 3
-    assert maxima == {"buffered_frames": SMALL.window_len, "points": 9, "window_values": SMALL.window_len * 9 * 4}
+    assert maxima == {"buffered_frames": SMALL.window_len, "points": 9, "window_values": SMALL.window_len * 9 * 4,
+                      "history_values": 0}
     assert growth < RSS_BOUND, f"resident memory grew by {growth / 1e6:.1f} MB"
 
 
@@ -130,4 +134,14 @@ def test_low_latency_stream_with_context_points_is_bounded():
     # the most at the start: 3 user points with their 2x2 local grids and the 3x3 global grid
     assert maxima["points"] == 3 + 3 * 4 + 9
     assert maxima["buffered_frames"] == SMALL.window_len
+    assert growth < RSS_BOUND, f"resident memory grew by {growth / 1e6:.1f} MB"
+
+
+def test_stream_schedule_over_10k_frames_is_bounded():
+    """The stream schedule's history (coords/vis/conf and correlation embeddings of window_len - 1 frames)
+    is the only state it adds: at most 9 points' worth, whatever the length."""
+    maxima, growth = _isolated(num_frames=10_000, low_latency=False, context=None, schedule="stream")
+    S, dc = SMALL.window_len, SMALL.corr_levels * SMALL.corr_dim
+    assert maxima == {"buffered_frames": S, "points": 9, "window_values": 0,
+                      "history_values": (S - 1) * 9 * (2 + 1 + 1 + dc)}
     assert growth < RSS_BOUND, f"resident memory grew by {growth / 1e6:.1f} MB"

@@ -47,6 +47,33 @@ class Executor(Protocol):
         """One window: frames (S pyramids), coords (S, N, 2) model pixels, vis / conf (S, N)
         logits, active (N,) bool -> refined coords, vis, conf logits after `iters` iterations."""
 
+    def frame_step(
+        self,
+        frame: FrameFeatures,
+        history: Any,
+        cols: np.ndarray,
+        coords: np.ndarray,
+        vis: np.ndarray,
+        conf: np.ndarray,
+        query_feats: QueryFeatures,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """The stream schedule's step: the newest frame's pyramid; history (S-1, M, L*corr_dim) correlation
+        embeddings of the earlier frames in the executor's arrays (None at the start); cols (N,) each point's
+        column in history (-1: no history); coords (S, N, 2), vis / conf (S, N) the earlier frames' final
+        values and the new frame's start -> the new frame's coords (N, 2), vis, conf (N,) logits after
+        `stream_iters` iterations, and the next history (S-1, N, L*corr_dim)."""
+
+
+def history_columns(history: Any, cols: np.ndarray, rows: int, width: int, zeros) -> Any:
+    """history[:, cols] with -1 columns as zeros (frame_step fills them); `zeros(shape)` makes the
+    executor's array when there is no history. The identity order is passed through uncopied."""
+    N = len(cols)
+    if history is None:
+        return zeros((rows, N, width))
+    if N == history.shape[1] and np.array_equal(cols, np.arange(N)):
+        return history
+    return history[:, np.maximum(cols, 0)]
+
 
 class HostQueries:
     """Query support features as host numpy arrays (executors whose graphs take host inputs)."""
@@ -60,3 +87,9 @@ class HostQueries:
 
     def concat_queries(self, parts) -> np.ndarray:
         return np.concatenate(list(parts), axis=0) if len(parts) else self.zero_queries(0)
+
+    def past_corr(self, history, cols: np.ndarray) -> np.ndarray:
+        """frame_step's past_corr input (S-1, N, L*corr_dim) float32 from a host history."""
+        cfg = self.cfg
+        return np.ascontiguousarray(history_columns(history, cols, cfg.window_len - 1, cfg.corr_levels * cfg.corr_dim,
+                                                    lambda shape: np.zeros(shape, np.float32)), dtype=np.float32)

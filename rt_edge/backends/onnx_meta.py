@@ -14,6 +14,7 @@ from ..config import ModelConfig
 META_FILE = "meta.json"
 FORMAT = "rt-edge-onnx/1"
 GRAPHS = ("encoder", "query", "window_step")
+STREAM_GRAPH = "frame_step"  # the stream schedule's graph; exports before it lack it (and meta lists it then)
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: image_size {H}x{W} differs from the encoder graph's input {enc_in}")
     if meta["window_len"] != cfg.window_len:
         raise ValueError(f"{path}: window_len {meta['window_len']} differs from the config's {cfg.window_len}")
-    for g in GRAPHS:
+    for g in GRAPHS + ((STREAM_GRAPH,) if STREAM_GRAPH in meta["graphs"] else ()):
         f = d / meta["graphs"][g]["file"]
         if not f.is_file():
             raise FileNotFoundError(f"{d}: graph file {f.name} listed in {META_FILE} is missing")

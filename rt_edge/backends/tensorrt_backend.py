@@ -2,7 +2,8 @@
 
 Feature pyramids stay on the GPU: each frame's levels live in device buffers, a window is
 assembled with device-to-device copies, and only coords/vis/conf (S x N values) and query
-points cross to the host. One CUDA stream; cuda-python for memory and streams.
+points cross to the host. The stream schedule's correlation history stays on the GPU too while
+the set of points is unchanged; when points come or go it is gathered once on the host. One CUDA stream; cuda-python for memory and streams.
 
 Written against the public TensorRT 10 and cuda-python 12/13 APIs. It has not run on
 hardware: TensorRT cannot be installed on the development, CI or lent GPU machines.
@@ -68,7 +69,10 @@ class TrtExecutor(HostQueries):
         if plugin:
             runtime.get_plugin_registry().load_library(str(plugin))
         self.engines, self.contexts = {}, {}
+        self.stream_iters = int(meta["stream_iters"]) if "frame_step" in meta["graphs"] else None
         for graph, fname in ENGINE_FILES.items():
+            if graph not in meta["graphs"]:
+                continue
             engine = runtime.deserialize_cuda_engine((self.dir / fname).read_bytes())
             if engine is None:
                 raise ValueError(f"TensorRT could not load {fname}")
@@ -140,3 +144,20 @@ class TrtExecutor(HostQueries):
             inputs[name] = self._upload(a)
         out = self._run("window_step", inputs)
         return tuple(self._download(out[n]) for n in ("coords_out", "vis_out", "conf_out"))
+
+    def frame_step(self, frame, history, cols, coords, vis, conf, query_feats):
+        S, N = coords.shape[:2]
+        if N > self.max_points:
+            raise ValueError(f"{N} points exceed the plans' profile maximum {self.max_points}")
+        cols = np.asarray(cols, np.int64)
+        if isinstance(history, DeviceArray) and np.array_equal(cols, np.arange(history.shape[1])):
+            past = history  # the usual push: the points are those of the last one
+        else:
+            past = self._upload(self.past_corr(None if history is None else self._download(history), cols))
+        inputs = {f"fmap_{i}": f for i, f in enumerate(frame)}
+        inputs["past_corr"] = past
+        for name, a in (("coords", coords), ("vis", vis), ("conf", conf), ("query_feats", query_feats),
+                        ("fresh", (cols < 0).astype(np.float32))):
+            inputs[name] = self._upload(a)
+        out = self._run("frame_step", inputs)
+        return (*(self._download(out[n]) for n in ("coords_out", "vis_out", "conf_out")), out["past_corr_out"])

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..model import CoTracker3
+from .base import history_columns
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -27,6 +28,7 @@ class TorchExecutor:
         self.image_size = tuple(int(v) for v in image_size)
         self.iters = iters
         self.amp_dtype = _DTYPES[dtype]
+        self.stream_iters = model.cfg.stream_iters
 
     def _ctx(self):
         enabled = self.amp_dtype != torch.float32
@@ -62,3 +64,16 @@ class TorchExecutor:
         with self._ctx():
             c, v, f = self.model.window_step(levels, *args, (query_feats * mask)[None], self.iters)
         return tuple(x[-1][0].float().cpu().numpy() for x in (c, v, f))
+
+    @torch.no_grad()
+    def frame_step(self, frame, history, cols, coords, vis, conf, query_feats):
+        dev, cfg = self.device, self.cfg
+        cols = np.asarray(cols, np.int64)
+        past = history_columns(history, cols, cfg.window_len - 1, cfg.corr_levels * cfg.corr_dim,
+                               lambda shape: torch.zeros(shape, device=dev))
+        fresh = torch.from_numpy(cols < 0).to(dev)[None]
+        args = [torch.as_tensor(a, dtype=torch.float32, device=dev)[None] for a in (coords, vis, conf)]
+        with self._ctx():
+            c, v, f, hist = self.model.frame_step([lvl[None, None] for lvl in frame], past[None], *args,
+                                                  query_feats[None], fresh, self.stream_iters)
+        return (*(x[-1][0].float().cpu().numpy() for x in (c, v, f)), hist[0])

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-ENGINE_FILES = {"encoder": "encoder.plan", "query": "query.plan", "window_step": "window_step.plan"}
+ENGINE_FILES = {"encoder": "encoder.plan", "query": "query.plan", "window_step": "window_step.plan",
+                "frame_step": "frame_step.plan"}  # frame_step: only exports made with the stream schedule
 ENGINE_META = "engine.json"
 
 

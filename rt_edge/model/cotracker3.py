@@ -1,4 +1,5 @@
-"""CoTracker3 as four pieces the whole project calls: encode, pyramid, query_features, window_step.
+"""CoTracker3 as the pieces the whole project calls: encode, pyramid, query_features, window_step
+(the published sliding window) and frame_step (the stream schedule: the newest frame only).
 
 Coordinates at every public boundary are (x, y) in pixels of the model's input frames;
 `vis` and `conf` travel between windows as logits and leave `track` as probabilities.
@@ -69,33 +70,96 @@ class CoTracker3(nn.Module):
         query_feats (B, N, L, K, K, C) (zeros for points not yet queried).
         Returns per-iteration lists of coords (B, S, N, 2), vis and conf logits (B, S, N).
         """
-        cfg = self.cfg
-        B, S, N = coords.shape[:3]
-        # displacements are measured in feature pixels scaled by the training resolution
-        disp_scale = coords.new_tensor([cfg.model_resolution[1], cfg.model_resolution[0]]) / cfg.stride
-        time_emb = resample_time_embedding(self.time_emb, S).to(coords.dtype)
-        feat_coords = coords / cfg.stride
+        feat_coords = coords / self.cfg.stride
         vis, conf = vis[..., None], conf[..., None]
         out_coords, out_vis, out_conf = [], [], []
         for _ in range(iters):
             feat_coords = feat_coords.detach()
-            corr = [
-                self.corr_mlp(corr4d_auto(level, feat_coords / 2**lvl, query_feats[:, :, lvl], cfg.corr_radius))
-                for lvl, level in enumerate(pyramid)
-            ]
-            fwd = torch.cat([feat_coords[:, :-1] - feat_coords[:, 1:], feat_coords.new_zeros(B, 1, N, 2)], dim=1)
-            bwd = torch.cat([feat_coords.new_zeros(B, 1, N, 2), feat_coords[:, 1:] - feat_coords[:, :-1]], dim=1)
-            motion = fourier_encode(torch.cat([fwd, bwd], dim=-1) / disp_scale.repeat(2), cfg.posenc_degrees)
-            tokens = torch.cat([vis, conf, *corr, motion], dim=-1)  # B S N input_dim
-            tokens = tokens.transpose(1, 2) + time_emb[:, None]  # B N S input_dim
-            delta = self.updateformer(tokens).transpose(1, 2)  # B S N 4
+            corr = self.corr_embedding(pyramid, feat_coords, query_feats)
+            delta = self._update(feat_coords, vis, conf, corr)  # B S N 4
             feat_coords = feat_coords + delta[..., :2]
             vis = vis + delta[..., 2:3]
             conf = conf + delta[..., 3:4]
-            out_coords.append(feat_coords * cfg.stride)
+            out_coords.append(feat_coords * self.cfg.stride)
             out_vis.append(vis[..., 0])
             out_conf.append(conf[..., 0])
         return out_coords, out_vis, out_conf
+
+    def frame_step(
+        self,
+        pyramid: list[torch.Tensor],
+        past_corr: torch.Tensor,
+        coords: torch.Tensor,
+        vis: torch.Tensor,
+        conf: torch.Tensor,
+        query_feats: torch.Tensor,
+        fresh: torch.Tensor,
+        iters: int,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """Refine only the newest frame of a window whose earlier frames are final (the stream schedule).
+
+        pyramid: levels (B, 1, C, h_l, w_l) of the newest frame; past_corr (B, S-1, N, L*corr_dim)
+        the earlier frames' correlation embeddings at their final positions; coords (B, S, N, 2)
+        input pixels and vis, conf (B, S, N) logits: the earlier frames' final values and the
+        newest frame's initial ones; fresh (B, N) bool: points without history, whose earlier rows
+        are their query position and take the newest frame's first correlation (a point at rest).
+        Returns per-iteration lists of the newest frame's coords (B, N, 2), vis and conf logits
+        (B, N), and the next past_corr (B, S-1, N, L*corr_dim): rolled by one frame, the newest
+        frame's embedding at its final position last (in every row of a fresh point).
+        """
+        stride = self.cfg.stride
+        feat_coords = coords / stride
+        vis, conf = vis[..., None], conf[..., None]
+        fresh = fresh.bool()[:, None, :, None]
+        out_coords, out_vis, out_conf = [], [], []
+        for it in range(iters):
+            feat_coords = feat_coords.detach()
+            new_corr = self.corr_embedding(pyramid, feat_coords[:, -1:], query_feats)  # B 1 N Dc
+            if it == 0:
+                past_corr = torch.where(fresh, new_corr, past_corr)
+            corr = torch.cat([past_corr, new_corr], dim=1)
+            delta = self._update(feat_coords, vis, conf, corr, last_only=True)  # B 1 N 4
+            new_xy = feat_coords[:, -1:] + delta[..., :2]
+            new_vis = vis[:, -1:] + delta[..., 2:3]
+            new_conf = conf[:, -1:] + delta[..., 3:4]
+            feat_coords = torch.cat([feat_coords[:, :-1], new_xy], dim=1)
+            vis = torch.cat([vis[:, :-1], new_vis], dim=1)
+            conf = torch.cat([conf[:, :-1], new_conf], dim=1)
+            out_coords.append(new_xy[:, 0] * stride)
+            out_vis.append(new_vis[:, 0, :, 0])
+            out_conf.append(new_conf[:, 0, :, 0])
+        final_corr = self.corr_embedding(pyramid, feat_coords[:, -1:].detach(), query_feats)
+        # a fresh point's earlier rows become its newest frame's final state, as the caller's coords/vis/conf do
+        past_corr = torch.where(fresh, final_corr, past_corr)
+        return out_coords, out_vis, out_conf, torch.cat([past_corr[:, 1:], final_corr], dim=1)
+
+    # ------------------------------------------------------------------ shared by both steps
+    def corr_embedding(self, pyramid: list[torch.Tensor], feat_coords: torch.Tensor,
+                       query_feats: torch.Tensor) -> torch.Tensor:
+        """pyramid levels (B, S, C, h_l, w_l), feat_coords (B, S, N, 2) feature pixels ->
+        corr_mlp of every level's 4D correlation, concatenated: (B, S, N, L * corr_dim)."""
+        r = self.cfg.corr_radius
+        return torch.cat([
+            self.corr_mlp(corr4d_auto(level, feat_coords / 2**lvl, query_feats[:, :, lvl], r))
+            for lvl, level in enumerate(pyramid)
+        ], dim=-1)
+
+    def _update(self, feat_coords: torch.Tensor, vis: torch.Tensor, conf: torch.Tensor, corr: torch.Tensor,
+                last_only: bool = False) -> torch.Tensor:
+        """Tokens of a window (feat_coords (B, S, N, 2), vis / conf (B, S, N, 1), corr (B, S, N, Dc))
+        through the update transformer -> (B, S, N, 4) updates, (B, 1, N, 4) of the last frame with last_only."""
+        cfg = self.cfg
+        B, S, N = feat_coords.shape[:3]
+        # displacements are measured in feature pixels scaled by the training resolution
+        disp_scale = feat_coords.new_tensor([cfg.model_resolution[1], cfg.model_resolution[0]]) / cfg.stride
+        time_emb = resample_time_embedding(self.time_emb, S).to(feat_coords.dtype)
+        zero = feat_coords.new_zeros(B, 1, N, 2)
+        fwd = torch.cat([feat_coords[:, :-1] - feat_coords[:, 1:], zero], dim=1)
+        bwd = torch.cat([zero, feat_coords[:, 1:] - feat_coords[:, :-1]], dim=1)
+        motion = fourier_encode(torch.cat([fwd, bwd], dim=-1) / disp_scale.repeat(2), cfg.posenc_degrees)
+        tokens = torch.cat([vis, conf, corr, motion], dim=-1)  # B S N input_dim
+        tokens = tokens.transpose(1, 2) + time_emb[:, None]  # B N S input_dim
+        return self.updateformer(tokens, last_only=last_only).transpose(1, 2)
 
     # ------------------------------------------------------------------ whole clips
     def track(self, video, queries, iters: int = 6, mode: str = "online", return_all_iters: bool = False):

@@ -60,8 +60,14 @@ class AttnBlock(nn.Module):
         self.attn = Attention(dim, num_heads)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dim, tanh_gelu=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(_plain_norm(x, self.dim))
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """x (M, P, D) -> (M, P, D); last_only: only the last row's output (M, 1, D), attending to all P."""
+        context = _plain_norm(x, self.dim)
+        if last_only:
+            x, query = x[:, -1:], context[:, -1:]
+        else:
+            query = context
+        x = x + self.attn(query, context)
         return x + self.mlp(_plain_norm(x, self.dim))
 
 
@@ -97,14 +103,19 @@ class UpdateFormer(nn.Module):
         # space attention follows every `space_every`-th time block
         self.space_every = cfg.time_depth // cfg.space_depth if cfg.space_depth else 0
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """last_only: updates of the last frame only (B, N, 1, 4), the same values as the last row of the
+        full output; the last time block and what follows it then run on that frame alone."""
         x = self.input_transform(tokens)
         B, N, T, D = x.shape
         V = self.virual_tracks.shape[1]
         x = torch.cat([x, self.virual_tracks.expand(B, V, T, D)], dim=1)  # B (N+V) T D
         j = 0
         for i, block in enumerate(self.time_blocks):
-            x = block(x.reshape(B * (N + V), T, D)).reshape(B, N + V, T, D)
+            trim = last_only and i == len(self.time_blocks) - 1
+            x = block(x.reshape(B * (N + V), T, D), last_only=trim)
+            T = x.shape[1]
+            x = x.reshape(B, N + V, T, D)
             if self.space_every and i % self.space_every == 0:
                 s = x.transpose(1, 2).reshape(B * T, N + V, D)
                 points, virtual = s[:, :N], s[:, N:]

@@ -1,0 +1,187 @@
+"""The stream schedule: the model's frame_step against window_step, and OnlineTracker's per-frame semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rt_edge import OnlineTracker
+from rt_edge.backends import load_executor
+from rt_edge.model import CoTracker3
+
+from .conftest import SMALL, lively_small_model
+
+H, W = 32, 48
+
+
+@pytest.fixture(scope="module")
+def model() -> CoTracker3:
+    return lively_small_model(vis_conf_bias=0.2)
+
+
+def _window(model, S: int, N: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    video = torch.rand(1, S, 3, H, W, generator=g) * 255
+    pyramid = model.pyramid(model.encode(video))
+    xy = torch.rand(1, N, 2, generator=g) * torch.tensor([W - 1.0, H - 1.0])
+    qfeat = model.query_features([lvl[:, :1] for lvl in pyramid], torch.zeros(1, N, dtype=torch.long), xy)
+    coords = xy[:, None] + torch.randn(1, S, N, 2, generator=g)
+    vis, conf = torch.randn(1, S, N, generator=g), torch.randn(1, S, N, generator=g)
+    return pyramid, coords, vis, conf, qfeat
+
+
+@torch.no_grad()
+def test_one_frame_step_is_the_last_row_of_a_window_step(model):
+    """With one iteration, refining only the newest frame gives exactly window_step's newest row when the
+    earlier frames' embeddings are taken at their positions (the trimmed last transformer block included)."""
+    S, N = SMALL.window_len, 5
+    pyramid, coords, vis, conf, qfeat = _window(model, S, N)
+    c_w, v_w, f_w = model.window_step(pyramid, coords, vis, conf, qfeat, 1)
+    past = model.corr_embedding([lvl[:, :-1] for lvl in pyramid], coords[:, :-1] / SMALL.stride, qfeat)
+    c, v, f, hist = model.frame_step([lvl[:, -1:] for lvl in pyramid], past, coords, vis, conf, qfeat,
+                                     torch.zeros(1, N, dtype=torch.bool), 1)
+    torch.testing.assert_close(c[0], c_w[0][:, -1], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(v[0], v_w[0][:, -1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(f[0], f_w[0][:, -1], rtol=1e-5, atol=1e-5)
+    assert (c[0] - coords[:, -1]).abs().max() > 1e-2, "the step must move the newest frame"
+    # history: rolled by one, the newest frame's embedding at its refined position last
+    torch.testing.assert_close(hist[:, :-1], past[:, 1:])
+    final = model.corr_embedding([lvl[:, -1:] for lvl in pyramid], c[-1][:, None] / SMALL.stride, qfeat)
+    torch.testing.assert_close(hist[:, -1:], final)
+
+
+@torch.no_grad()
+def test_fresh_points_see_a_history_at_rest(model):
+    """A point without history takes its newest-frame embedding in every earlier row; others keep theirs."""
+    S, N = SMALL.window_len, 4
+    pyramid, coords, vis, conf, qfeat = _window(model, S, N, seed=1)
+    fresh = torch.tensor([[True, False, True, False]])
+    past = torch.randn(1, S - 1, N, SMALL.corr_levels * SMALL.corr_dim)
+    c, _, _, hist = model.frame_step([lvl[:, -1:] for lvl in pyramid], past, coords, vis, conf, qfeat, fresh, 2)
+    torch.testing.assert_close(hist[:, :, 1], torch.cat([past[:, 1:, 1], hist[:, -1:, 1]], 1))
+    for j in (0, 2):
+        assert torch.equal(hist[:, :, j], hist[:, -1:, j].expand(1, S - 1, -1))
+    assert not torch.equal(hist[:, 0, 1], hist[:, -1, 1])
+
+
+def _video(T: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (T, H, W, 3), dtype=np.uint8)
+
+
+def _stream(model, **kw) -> OnlineTracker:
+    return OnlineTracker.load(model, image_size=(H, W), iters=1, context_points=False, schedule="stream", **kw)
+
+
+class _Spy:
+    """An executor that records what the session hands frame_step."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def frame_step(self, frame, history, cols, coords, vis, conf, qf):
+        self.calls.append((cols.copy(), coords.copy()))
+        return self.inner.frame_step(frame, history, cols, coords, vis, conf, qf)
+
+
+def test_push_returns_its_own_frame_and_flush_nothing(model):
+    tr = _stream(model)
+    ids = tr.add_queries(np.array([[5.0, 6.0], [20.0, 10.0]]), frame=0)
+    video = _video(20)
+    for t, f in enumerate(video):
+        out = tr.push(f)
+        np.testing.assert_array_equal(out.frames, [t])
+        np.testing.assert_array_equal(out.ids, ids)
+        assert np.isfinite(out.xy).all()
+    assert len(tr.flush()) == 0
+
+
+def test_matches_a_plain_loop_over_frame_step(model):
+    """The session's bookkeeping against a direct loop over the model pieces (last-position start)."""
+    S = SMALL.window_len
+    video = _video(S + 6, seed=3)
+    xy = np.array([[5.0, 6.0], [30.0, 20.0], [12.0, 25.0]], np.float32)
+    ex = load_executor(model, "torch", image_size=(H, W), iters=1)
+    tr = OnlineTracker(ex, context_points=False, schedule="stream", stream_init="last")
+    tr.add_queries(xy, frame=0)
+    got = np.concatenate([tr.push(f).xy for f in video])
+    with torch.no_grad():
+        frames = [ex.encode(f.astype(np.float32)) for f in video]
+        qf = ex.query_features(frames[0], xy)
+        N = len(xy)
+        coords, vis, conf = np.repeat(xy[None], S, 0), np.zeros((S, N), np.float32), np.zeros((S, N), np.float32)
+        past = torch.zeros(1, S - 1, N, SMALL.corr_levels * SMALL.corr_dim)
+        want = []
+        for t, fr in enumerate(frames):
+            c, v, f, hist = model.frame_step([lvl[None, None] for lvl in fr], past, torch.from_numpy(coords)[None],
+                                             torch.from_numpy(vis)[None], torch.from_numpy(conf)[None], qf[None],
+                                             torch.full((1, N), t == 0), 1)
+            c, v, f = c[-1][0].numpy(), v[-1][0].numpy(), f[-1][0].numpy()
+            want.append(c)
+            if t == 0:
+                coords[:], vis[:], conf[:] = c, v, f
+            coords = np.concatenate([coords[1:-1], c[None], c[None]])
+            vis = np.concatenate([vis[1:-1], v[None], v[None]])
+            conf = np.concatenate([conf[1:-1], f[None], f[None]])
+            past = hist
+    np.testing.assert_allclose(got, np.stack(want), atol=1e-4)
+
+
+def test_added_point_reported_from_its_frame_starting_at_its_query(model):
+    spy = _Spy(load_executor(model, "torch", image_size=(H, W), iters=1))
+    tr = OnlineTracker(spy, context_points=False, schedule="stream")
+    first = tr.add_queries(np.array([[5.0, 6.0]]), frame=0)
+    video = _video(14, seed=4)
+    for f in video[:6]:
+        tr.push(f)
+    late = tr.add_queries(np.array([[30.0, 20.0]]))  # on frame 6
+    out = tr.push(video[6])
+    np.testing.assert_array_equal(out.ids, [first[0], late[0]])
+    assert np.isfinite(out.xy).all()
+    cols, coords = spy.calls[-1]
+    assert cols[1] == -1 and cols[0] == 0  # the new point has no history, the old one keeps its column
+    np.testing.assert_allclose(coords[:, 1], np.broadcast_to([30.0, 20.0], coords[:, 1].shape))
+    # a point queried for a later frame is NaN until then and tracked from it
+    future = tr.add_queries(np.array([[10.0, 10.0]]), frame=9)
+    for t in range(7, 12):
+        out = tr.push(video[t])
+        col = list(out.ids).index(future[0])
+        assert np.isnan(out.xy[0, col]).all() == (t < 9)
+    tr.remove_queries(first)
+    for t in range(12, 14):
+        out = tr.push(video[t])
+        assert first[0] not in out.ids
+
+
+def test_bad_frame_changes_nothing(model):
+    video = _video(10, seed=5)
+    a, b = _stream(model), _stream(model)
+    for tr in (a, b):
+        tr.add_queries(np.array([[5.0, 6.0], [20.0, 10.0]]), frame=0)
+    for t, f in enumerate(video):
+        if t == 4:
+            with pytest.raises(ValueError):
+                a.push(f[:-2])  # wrong size
+            with pytest.raises(ValueError):
+                a.push(f.astype(np.float32))
+        np.testing.assert_array_equal(a.push(f).xy, b.push(f).xy)
+
+
+def test_schedule_arguments(model):
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        OnlineTracker.load(model, image_size=(H, W), schedule="fast")
+    with pytest.raises(ValueError, match="contradicts"):
+        OnlineTracker.load(model, image_size=(H, W), schedule="stream", low_latency=True)
+    assert OnlineTracker.load(model, image_size=(H, W), low_latency=True).schedule == "window-per-frame"
+    with pytest.raises(ValueError, match="stream_iters"):
+        OnlineTracker.load(model, image_size=(H, W), schedule="stream", stream_iters=0)
+    two = _stream(model, stream_iters=2)
+    one = _stream(model)
+    video = _video(3, seed=6)
+    for tr in (one, two):
+        tr.add_queries(np.array([[5.0, 6.0]]), frame=0)
+    outs = [[tr.push(f).xy for f in video] for tr in (one, two)]
+    assert np.abs(outs[0][-1] - outs[1][-1]).max() > 1e-4, "stream_iters must change the refinement"
