@@ -231,8 +231,8 @@ def test_bad_directories_and_mismatched_caches_say_what_is_wrong(setup, tmp_path
 def test_per_graph_precision_defaults_to_int8_on_the_encoder_only():
     orin = {"fast_fp16": True, "fast_int8": True, "compute_capability": (8, 7)}
     flags = graph_flags(True, ("encoder",), False, orin)
-    assert flags == {"encoder": ["FP16", "INT8"], "query": ["FP16"], "window_step": ["FP16"]}
-    assert precision_label(flags) == "encoder=FP16+INT8, query=FP16, window_step=FP16"
+    assert flags == {"encoder": ["FP16", "INT8"], "query": ["FP16"], "window_step": ["FP16"], "frame_step": ["FP16"]}
+    assert precision_label(flags) == "encoder=FP16+INT8, query=FP16, window_step=FP16, frame_step=FP16"
     assert precision_label(graph_flags(True, (), False, orin)) == "FP16"
     assert precision_label(graph_flags(False, (), False, orin)) == "FP32"
     with pytest.raises(ValueError, match="no fast INT8"):

@@ -231,7 +231,7 @@ def test_plugin_export_has_corr4d_nodes_and_passes_the_audit(exports):
     assert attrs == {"radius": SMALL.corr_radius, "plugin_version": "1", "plugin_namespace": "rt_edge"}
     assert not _custom_nodes(plugin / "encoder.onnx") and not _custom_nodes(plugin / "query.onnx")
     assert json.loads((plugin / "meta.json").read_text())["corr4d_plugin"] is True
-    assert audit_export(plugin) == {"encoder": [], "query": [], "window_step": []}
+    assert audit_export(plugin) == {"encoder": [], "query": [], "window_step": [], "frame_step": []}
     for graph in ("encoder", "query", "window_step"):
         assert not _custom_nodes(plain / f"{graph}.onnx")
 
