@@ -34,13 +34,14 @@ def _axis_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def resize_aligned(frame: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """frame (H0, W0, C) -> float32 (H, W, C), bilinear with aligned corners (no-op copy if same size)."""
     H, W = size_hw
-    img = frame.astype(np.float32)
-    if img.shape[:2] == (H, W):
-        return img
-    y0, y1, wy = _axis_weights(img.shape[0], H)
-    x0, x1, wx = _axis_weights(img.shape[1], W)
-    rows = img[y0] + (img[y1] - img[y0]) * wy[:, None, None]
-    return rows[:, x0] + (rows[:, x1] - rows[:, x0]) * wx[None, :, None]
+    if frame.shape[:2] == (H, W):
+        return frame.astype(np.float32)
+    y0, y1, wy = _axis_weights(frame.shape[0], H)
+    x0, x1, wx = _axis_weights(frame.shape[1], W)
+    top = frame[y0].astype(np.float32)  # only the H source rows used are converted
+    rows = top + (frame[y1].astype(np.float32) - top) * wy[:, None, None]
+    left = rows[:, x0]
+    return left + (rows[:, x1] - left) * wx[None, :, None]
 
 
 def pixel_scale(from_hw: tuple[int, int], to_hw: tuple[int, int]) -> np.ndarray:

@@ -29,6 +29,9 @@ class OrtExecutor(HostQueries):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        # the graphs run one after another, each session with its own pool: a pool spinning after its run
+        # takes the cores from the next graph's
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = list(providers) if providers else ["CPUExecutionProvider"]
         self.sessions = {
             name: ort.InferenceSession(str(self.dir / g["file"]), sess_options=opts, providers=providers)
