@@ -15,19 +15,29 @@ import sys
 from pathlib import Path
 
 from rt_edge.backends.onnx_meta import GRAPHS
+from rt_edge.default_model import default_checkpoint
 
 
 def _onnx(args) -> int:
     from .check import check_export
     from .to_onnx import export_onnx
 
-    meta = export_onnx(args.checkpoint, args.out, image_size=args.image_size, iters=args.iters,
+    checkpoint = args.checkpoint or default_checkpoint()
+    meta = export_onnx(checkpoint, args.out, image_size=args.image_size, iters=args.iters,
                        max_points=args.max_points, opset=args.opset, fp16=args.fp16,
                        corr4d_plugin=args.corr4d_plugin)
+    if args.pack:
+        from .pack import pack_export
+
+        meta = pack_export(args.out)
     report = check_export(args.out)
     H, W = meta["image_size"]
-    print(f"exported {args.checkpoint} -> {args.out} ({H}x{W}, window {meta['window_len']}, iters {meta['iters']}, "
+    print(f"exported {checkpoint} -> {args.out} ({H}x{W}, window {meta['window_len']}, iters {meta['iters']}, "
           f"opset {meta['opset']}, up to {meta['max_points']} points, {'fp16' if meta['fp16'] else 'fp32'})")
+    if args.pack:
+        pk = meta["packed"]
+        print(f"  packed: {pk['shared_tensors']} weights in {pk['weights']} ({pk['weights_mb']} MB), "
+              f"{pk['fp16_exact']} stored as float16 exactly")
     for name, r in report.items():
         print(f"  {name}.onnx: {r['nodes']} nodes, {r['params_mb']:.1f} MB, ops: {', '.join(sorted(r['ops']))}")
     return 0
@@ -80,12 +90,15 @@ def _audit(args) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m export", description="Export rt-edge models for deployment.")
     sub = p.add_subparsers(dest="command", required=True)
-    o = sub.add_parser("onnx", help="export encoder / query / window-step graphs to ONNX",
-                       description="Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx and DIR/meta.json. "
-                       "The number of points is a dynamic axis; image size and window length are fixed.")
-    o.add_argument("--checkpoint", required=True, help="CoTracker3 checkpoint (.pth/.pt)")
+    o = sub.add_parser("onnx", help="export encoder / query / window-step / frame-step graphs to ONNX",
+                       description="Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx, "
+                       "DIR/frame_step.onnx (the stream schedule) and DIR/meta.json. The number of points is a "
+                       "dynamic axis; image size and window length are fixed.")
+    o.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt; default: the package's default weights)")
     o.add_argument("--out", required=True, help="output directory")
-    o.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"), help="default: the model's 384 512")
+    o.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="default: the weights' own input size (384 384 for the default weights, 384 512 for "
+                   "published-size ones)")
     o.add_argument("--iters", type=int, default=6, help="refinement iterations baked into the graph (default 6)")
     o.add_argument("--max-points", type=int, default=1024, help="most points (user + context) a window may hold")
     o.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 16 for GridSample; default 17)")
@@ -96,6 +109,9 @@ def main(argv=None) -> int:
                    help="emit window_step's 4D correlations as custom rt_edge::Corr4D nodes, implemented by the "
                    "TensorRT plugin librt_edge_corr4d_plugin.so (load it with `export trt --plugin`); such graphs "
                    "do not run on onnxruntime. Default: standard ONNX ops only")
+    o.add_argument("--pack", action="store_true",
+                   help="store the weights once, in DIR/weights.bin shared by all graphs, as float16 where that "
+                   "is exact (lossless; how the package ships its default model)")
     o.set_defaults(func=_onnx)
     t = sub.add_parser("trt", help="build TensorRT 10 engines from an ONNX export (on the target device)",
                        description="Build encoder.plan, query.plan and window_step.plan with an optimisation "

@@ -45,7 +45,7 @@ def _as_queries(queries: Any, grid_size: int | None, hw: tuple[int, int], T: int
 
 
 def track_video(video: Any, queries: Any = None, grid_size: int | None = None, mode: str = "online",
-                backward: bool = False, checkpoint: Any = None, backend: str = "torch", device: str = "cpu",
+                backward: bool = False, checkpoint: Any = None, backend: str = "auto", device: str = "cpu",
                 image_size=None, iters: int = 6, context_points: bool = True, low_latency: bool = False,
                 visibility_threshold: float = VISIBILITY_THRESHOLD,
                 progress: Callable[[int, int], None] | None = None, schedule: str = "published",
@@ -109,7 +109,7 @@ def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, ima
              low_latency, visibility_threshold, progress, schedule, stream_iters) -> Tracks:
     if schedule != "published" or low_latency:
         raise ValueError(f"offline mode runs one window over the clip; schedule={schedule!r} is for mode='online'")
-    if backend != "torch":
+    if backend not in ("torch", "auto"):
         raise ValueError(f"offline mode runs on the torch backend only, got backend={backend!r}")
     if checkpoint is None:
         raise ValueError("offline mode needs an offline CoTracker3 checkpoint (the default weights are an online model)")

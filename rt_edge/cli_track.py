@@ -52,13 +52,16 @@ def add_parser(sub) -> None:
     )
     p.add_argument("source", nargs="?", help="video file or image folder (default: the shipped sample clip)")
     p.add_argument("--camera", type=int, metavar="N", help="read camera N instead of a file")
-    p.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt); default: the package's own weights, "
-                   "trained by this project (README, 'The default model')")
+    p.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt) or an export directory (python -m export "
+                   "onnx); default: the package's own model, trained by this project (README, 'The default model')")
     p.add_argument("--grid", type=int, metavar="N", help="track an N x N grid queried on the first frame (default 10)")
     p.add_argument("--points", metavar="FILE.csv", help="query points, rows t,x,y in frame pixels")
     p.add_argument("--out", metavar="FILE", help="write tracks: .npz, .csv or .json (one row per frame and point)")
     p.add_argument("--viz", metavar="FILE.mp4", help="write the frames with coloured tracks and fading trails")
-    p.add_argument("--backend", default="torch", choices=["torch"], help="executor (default: torch)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "tensorrt"],
+                   help="executor. auto (default): onnxruntime for an export directory (--checkpoint DIR) and for "
+                   "the default model when its shipped ONNX export fits --image-size/--iters/--device; torch "
+                   "for a checkpoint file. The choice is printed")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
                    help="model input size (default: the checkpoint's; 384 512 for the published ones)")
@@ -95,6 +98,7 @@ def _queries(args, frame_hw) -> list[tuple[int, np.ndarray]]:
 
 def run(args: argparse.Namespace) -> int:
     from . import OnlineTracker, Tracks
+    from .backends import choose_backend
     from .draw import TrailDrawer
     from .track_io import write_tracks
     from .video import VideoWriter, open_source, sample_clip_path
@@ -106,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.camera if args.camera is not None else (args.source or sample_clip_path()))
     with source:
         queries = _queries(args, source.frame_size)
-        tracker = OnlineTracker.load(args.checkpoint, backend=args.backend, device=args.device,
+        backend, why = choose_backend(args.checkpoint, args.backend, image_size=args.image_size, iters=args.iters,
+                                      stream_iters=args.stream_iters, device=args.device)
+        print(f"backend: {backend} ({why})", file=sys.stderr)
+        tracker = OnlineTracker.load(args.checkpoint, backend=backend, device=args.device,
                                      image_size=args.image_size, low_latency=args.low_latency, iters=args.iters,
                                      context_points=not args.no_context, visibility_threshold=args.threshold,
                                      schedule=args.schedule, stream_iters=args.stream_iters)
@@ -156,5 +163,5 @@ def run(args: argparse.Namespace) -> int:
     lat = np.array(latencies) * 1000 if latencies else np.zeros(1)
     print(f"{n} frames in {elapsed:.1f} s: {n / max(elapsed, 1e-9):.2f} frames/s, push latency p50 "
           f"{np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms "
-          f"({tracker.schedule} schedule, {args.backend} on {args.device})")
+          f"({tracker.schedule} schedule, {tracker.executor.name} on {args.device})")
     return 0

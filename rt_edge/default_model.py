@@ -1,32 +1,41 @@
-"""Where the package's own default weights live, and the one error when they are absent.
+"""Where the package's own default model lives, and the one error when it is absent.
 
-The file is written by `python -m training package` (fp16, config inside, its preferred input
-size as `default_image_size`); it is a torch checkpoint, so only the torch backend reads it.
-The shipped file is the recipe's stage-6 snapshot, packaged by training/recipes/ship_default.py
-once it beat issue 8's bar (README, "The default model"). Where the file is missing (a trimmed
-install) every loader asks for a checkpoint by name.
+Two files of the same weights ship: `default_model.pth`, a torch checkpoint written by `python -m training
+package` (fp16, config inside, its preferred input size as `default_image_size`; the recipe's stage-6 snapshot,
+packaged by training/recipes/ship_default.py once it beat issue 8's bar, README "The default model"), and
+`default_model_onnx/`, its export for onnxruntime (`python -m export onnx --pack`, at that input size), so an
+install without torch tracks out of the box. Where a file is missing (a trimmed install) every loader asks for
+a checkpoint or export by name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-WEIGHTS = Path(__file__).parent / "assets" / "default_model.pth"
+ASSETS = Path(__file__).parent / "assets"
+WEIGHTS = ASSETS / "default_model.pth"
+ONNX_DIR = ASSETS / "default_model_onnx"
 NOT_INSTALLED = "the package's default weights are not installed (README, 'The default model')"
 
 
 def shipped(backend: str = "torch") -> Path | None:
-    """The default weights' path, or None where the file is missing or for a backend that cannot read
-    them (benchmarks then skip the model)."""
-    return WEIGHTS if backend == "torch" and WEIGHTS.is_file() else None
+    """The default model for `backend` (the .pth for torch, the export directory for onnxruntime), or None where
+    it is missing or for a backend none ships for (tensorrt: engines are built on the device)."""
+    if backend == "torch":
+        return WEIGHTS if WEIGHTS.is_file() else None
+    if backend == "onnxruntime":
+        return ONNX_DIR if (ONNX_DIR / "meta.json").is_file() else None
+    return None
 
 
 def default_checkpoint(backend: str = "torch") -> Path:
-    """The shipped weights' path; a ValueError naming what to pass instead when there are none."""
-    if backend != "torch":
-        raise ValueError(f"the default weights are a torch checkpoint; for backend={backend!r} pass the directory "
-                         "written by `python -m export onnx --checkpoint CKPT`")
-    path = shipped()
+    """The shipped model's path for `backend`; a ValueError naming what to pass instead when there is none."""
+    if backend == "tensorrt":
+        raise ValueError(f"no TensorRT engines ship (they are built for one device): run `python -m export trt "
+                         f"--onnx-dir {ONNX_DIR} --out DIR` on the target and pass DIR")
+    path = shipped(backend)
     if path is None:
-        raise ValueError(f"no checkpoint given and {NOT_INSTALLED}: {WEIGHTS} is absent; pass a CoTracker3 checkpoint")
+        what = WEIGHTS if backend == "torch" else ONNX_DIR
+        raise ValueError(f"no checkpoint given and {NOT_INSTALLED}: {what} is absent; pass a CoTracker3 checkpoint "
+                         "(torch) or a directory written by `python -m export onnx`")
     return path

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Executor, load_executor
+from .backends import Executor, choose_backend, load_executor
 from .context import ContextConfig, grid_points, local_grid
 from .default_model import default_checkpoint
 from .image import check_frame, pixel_scale, resize_aligned
@@ -121,14 +121,18 @@ class OnlineTracker:
         self.reset()
 
     @classmethod
-    def load(cls, src: Any = None, backend: str = "torch", device: str = "cpu", image_size=None,
+    def load(cls, src: Any = None, backend: str = "auto", device: str = "cpu", image_size=None,
              low_latency: bool = False, iters: int = 6, context_points: bool = True,
              visibility_threshold: float = VISIBILITY_THRESHOLD, dtype: str = "float32",
              providers=None, schedule: str = "published", stream_iters: int | None = None) -> "OnlineTracker":
-        """Build a tracker from a checkpoint path / state dict (torch backend; None: the package's
-        default weights) or an exported model directory (onnxruntime backend, `providers` as
-        onnxruntime takes them). schedule: one of SCHEDULES (low_latency=True is "window-per-frame").
+        """Build a tracker from a checkpoint path / state dict (torch backend) or an exported model
+        directory (onnxruntime backend, `providers` as onnxruntime takes them); None: the package's
+        default model. backend "auto" (see `rt_edge.backends.choose_backend`): onnxruntime for an export
+        and for the default model where its shipped export fits the arguments, else torch; the executor's
+        `name` says which ran. schedule: one of SCHEDULES (low_latency=True is "window-per-frame").
         stream_iters: the stream schedule's iterations per frame (None: the config's; an export's is fixed)."""
+        backend, _ = choose_backend(src, backend, image_size=image_size, iters=iters, stream_iters=stream_iters,
+                                    device=device)
         if src is None:
             src = default_checkpoint(backend)
         executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype,

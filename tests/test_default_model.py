@@ -92,6 +92,7 @@ def test_load_without_checkpoint_uses_the_packaged_weights(trained, tmp_path, mo
     out = tmp_path / "default.pth"
     package(src, out, image_size=SIZE)
     monkeypatch.setattr(default_model, "WEIGHTS", out)
+    monkeypatch.setattr(default_model, "ONNX_DIR", tmp_path / "no_onnx")  # these weights alone: the torch backend
     tracker = OnlineTracker.load()
     assert tracker.image_size == SIZE
     assert load_checkpoint(out).cfg.image_size == SIZE
@@ -113,6 +114,7 @@ def test_load_without_checkpoint_uses_the_packaged_weights(trained, tmp_path, mo
 def test_no_default_weights_is_a_clear_error(tmp_path, monkeypatch):
     missing = tmp_path / "absent.pth"
     monkeypatch.setattr(default_model, "WEIGHTS", missing)
+    monkeypatch.setattr(default_model, "ONNX_DIR", tmp_path / "no_onnx")
     with pytest.raises(ValueError, match="absent.pth.*pass a CoTracker3 checkpoint"):
         OnlineTracker.load()
     with pytest.raises(ValueError, match="python -m export onnx"):

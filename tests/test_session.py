@@ -398,8 +398,11 @@ def test_queries_outside_the_first_frame_are_dropped(model):
 
 def test_bad_load_arguments(model, tmp_path, monkeypatch):
     monkeypatch.setattr(default_model, "WEIGHTS", tmp_path / "absent.pth")
+    monkeypatch.setattr(default_model, "ONNX_DIR", tmp_path / "absent_onnx")
     with pytest.raises(ValueError, match="checkpoint"):
         OnlineTracker.load(None)
+    with pytest.raises(ValueError, match="checkpoint"):
+        OnlineTracker.load(None, backend="onnxruntime")
     with pytest.raises(ValueError, match="image_size"):
         OnlineTracker.load(model, image_size=(30, 32))
     with pytest.raises(ValueError, match="image_size"):

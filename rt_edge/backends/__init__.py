@@ -1,6 +1,6 @@
 """Executors of the per-window graphs, chosen by name: "torch" (a checkpoint; needs torch) or
 "onnxruntime" (a directory written by `python -m export onnx`; no torch needed) or "tensorrt"
-(the same directory with plans from `python -m export trt`; no torch needed)."""
+(the same directory with plans from `python -m export trt`; no torch needed), or "auto" (`choose_backend`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,57 @@ from ..config import ModelConfig
 from .base import Executor
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
+AUTO = "auto"
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def choose_backend(src: Any = None, backend: str = AUTO, *, image_size=None, iters: int = 6,
+                   stream_iters: int | None = None, device: str = "cpu") -> tuple[str, str]:
+    """(backend, why): `backend` itself unless it is "auto". Auto picks onnxruntime for an export directory, and
+    for no source when the package's ONNX export ships and fits the request (its image size, iterations and
+    stream iterations, on the CPU); torch for a checkpoint, or for no source when the export does not fit or
+    onnxruntime is missing."""
+    if backend != AUTO:
+        return backend, "asked for"
+    from pathlib import Path
+
+    if isinstance(src, (str, Path)) and Path(src).is_dir():
+        return "onnxruntime", "an export directory"
+    if src is not None:
+        return "torch", "a checkpoint"
+    from ..default_model import shipped
+    from .onnx_meta import read_meta
+
+    export = shipped("onnxruntime")
+    reason = None
+    if export is None:
+        reason = "the package's ONNX export is not installed"
+    elif not _installed("onnxruntime"):
+        reason = "onnxruntime is not installed"
+    else:
+        meta = read_meta(export)
+        asks = {"image size": (image_size is None or tuple(image_size) == tuple(meta["image_size"]),
+                               f"{tuple(meta['image_size'])}"),
+                "iters": (iters == meta["iters"], str(meta["iters"])),
+                "stream iters": (stream_iters is None or stream_iters == meta.get("stream_iters"),
+                                 str(meta.get("stream_iters"))),
+                "device": (str(device) == "cpu", "cpu")}
+        misfit = [f"{k} (the export has {v})" for k, (ok, v) in asks.items() if not ok]
+        if not misfit:
+            return "onnxruntime", "the package's default model as ONNX (no torch needed)"
+        reason = "the shipped export does not fit the " + ", ".join(misfit)
+    if not _installed("torch"):
+        raise ValueError(f"no backend can run the default model: {reason}, and torch is not installed "
+                         "(pip install 'rt-edge[onnx]' or 'rt-edge[torch]')")
+    return "torch", f"the package's default weights ({reason})"
 
 
 def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
@@ -29,9 +80,12 @@ def check_image_size(image_size, cfg: ModelConfig) -> tuple[int, int]:
 def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_size=None, iters: int = 6,
                   dtype: str = "float32", providers=None) -> Executor:
     """An executor for `src`: a checkpoint path, state dict or CoTracker3 (torch), or an export
-    directory (onnxruntime; image size and iterations are those of the export)."""
+    directory (onnxruntime; image size and iterations are those of the export). backend "auto": see
+    `choose_backend`."""
+    if backend == AUTO:
+        backend, _ = choose_backend(src, backend, image_size=image_size, iters=iters, device=device)
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ValueError(f"backend must be one of {BACKENDS + (AUTO,)}, got {backend!r}")
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"iters must be a positive int, got {iters!r}")
     if backend in ("onnxruntime", "tensorrt"):
