@@ -40,6 +40,8 @@ def run(args) -> int:
 
     from rt_edge import OnlineTracker
     from rt_edge.backends import load_executor
+    from rt_edge.backends.onnxruntime_backend import OrtExecutor
+    from rt_edge.session import set_stream_iters
     from rt_edge.context import grid_points
     from rt_edge.default_model import default_checkpoint
 
@@ -49,33 +51,53 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     ckpt = args.checkpoint or default_checkpoint("torch")
-    ex = load_executor(ckpt, "torch", image_size=args.image_size, iters=args.iters)
+    executors = {}
+    for backend in args.backend:
+        if backend == "torch":
+            executors[backend] = load_executor(ckpt, "torch", image_size=args.image_size, iters=args.iters)
+        else:
+            src = args.onnx_dir or (None if args.checkpoint else default_checkpoint("onnxruntime"))
+            if src is None:
+                raise ValueError("--backend onnxruntime with --checkpoint needs --onnx-dir (its export)")
+            executors[backend] = OrtExecutor(src, threads=args.threads)
+    ex = next(iter(executors.values()))
     if args.stream_iters:
-        ex.stream_iters = args.stream_iters
+        for e in executors.values():
+            set_stream_iters(e, args.stream_iters)
     size = ex.image_size
+    if any(e.image_size != size for e in executors.values()):
+        raise ValueError(f"the backends run different image sizes: {[e.image_size for e in executors.values()]}")
     frames, clip_len = _load_frames(args.video, size, args.frames)
     side = int(np.ceil(np.sqrt(args.points)))
     xy = grid_points(side, size)[: args.points]
     skip = ex.cfg.window_len  # the published schedule's first window and the stream's warm-up
     if args.frames < 3 * skip:
         raise ValueError(f"--frames must be at least {3 * skip} (a warm-up window and two more), got {args.frames}")
-    times = {s: [] for s in args.schedule}
-    for _ in range(args.repeats):  # alternate the schedules so drifts of the machine hit all alike
-        for s in args.schedule:
-            times[s] += push_times(OnlineTracker(ex, context_points=False, schedule=s), frames, xy)[skip:]
-    res = {s: stats(t, 0) for s, t in times.items()}
-    if "published" in res:
-        for s in res:
-            res[s]["mean_vs_published"] = res[s]["mean_ms"] / res["published"]["mean_ms"]
+    runs = [(b, s) for b in executors for s in args.schedule]
+    key = (lambda b, s: s) if len(executors) == 1 else (lambda b, s: f"{b}:{s}")
+    times = {key(b, s): [] for b, s in runs}
+    for _ in range(args.repeats):  # alternate the runs so drifts of the machine hit all alike
+        for b, s in runs:
+            times[key(b, s)] += push_times(OnlineTracker(executors[b], context_points=False, schedule=s),
+                                           frames, xy)[skip:]
+    res = {k: stats(t, 0) for k, t in times.items()}
+    for b, s in runs:
+        r = res[key(b, s)]
+        if "published" in args.schedule:
+            r["mean_vs_published"] = r["mean_ms"] / res[key(b, "published")]["mean_ms"]
+        if "torch" in executors and b != "torch":
+            r["mean_vs_torch"] = r["mean_ms"] / res[key("torch", s)]["mean_ms"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     out = {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "commit": commit,
-           "environment": environment("cpu"), "checkpoint": str(ckpt), "image_size": list(size), "points": args.points,
+           "environment": environment("cpu"), "checkpoint": str(ckpt),
+           "backends": {b: (str(getattr(e, "dir", ckpt))) for b, e in executors.items()}, "image_size": list(size), "points": args.points,
            "iters": args.iters, "stream_iters": ex.stream_iters, "frames": args.frames, "clip_frames": clip_len,
            "repeats": args.repeats, "skipped_pushes": skip, "schedules": res}
     for s, r in res.items():
         print(f"{s:>17}: mean {r['mean_ms']:8.1f} ms  p50 {r['p50_ms']:8.1f}  p99 {r['p99_ms']:8.1f}  "
               f"p99/p50 {r['p99_over_p50']:5.2f}  {r['frames_per_s']:6.2f} frames/s"
-              + (f"  mean {r['mean_vs_published']:.2f}x published" if "mean_vs_published" in r else ""))
+              + (f"  mean {r['mean_vs_published']:.2f}x published" if "mean_vs_published" in r else "")
+              + (f"  {r['mean_vs_torch']:.2f}x torch" if "mean_vs_torch" in r else ""))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
@@ -85,8 +107,8 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("streaming", help="per-push time of the published, stream and window-per-frame schedules",
-                       description="Push the frames of a clip through an OnlineTracker (torch backend) once per "
-                       "schedule, alternating the schedules --repeats times in one process, and report each "
+                       description="Push the frames of a clip through an OnlineTracker once per "
+                       "schedule and backend, alternating the runs --repeats times in one process, and report each "
                        "push's time after the first window_len pushes: mean, p50, p95, p99, max, frames/s, "
                        "p99/p50 (1 = flat) and the mean against the published schedule's.")
     p.add_argument("--checkpoint", help="weights (default: the package's default weights)")
@@ -96,7 +118,11 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=64, help="frames pushed per run (64)")
     p.add_argument("--repeats", type=int, default=2, help="runs per schedule, alternated (2)")
     p.add_argument("--iters", type=int, default=6, help="window iterations of the window schedules (6)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch and onnxruntime threads (0: their defaults)")
+    p.add_argument("--backend", nargs="+", default=["torch"], choices=["torch", "onnxruntime"], metavar="NAME",
+                   help="executors to time, alternated with the schedules: torch (--checkpoint) and/or "
+                   "onnxruntime (--onnx-dir; default: the package's shipped export of the default weights)")
+    p.add_argument("--onnx-dir", help="the onnxruntime backend's export (of --checkpoint, at the same size)")
     p.add_argument("--out", help="result JSON")
     add_schedule_args(p, many=True)
     p.set_defaults(func=run, schedule=list(SCHEDULES))
