@@ -62,7 +62,9 @@ def add_parser(sub) -> None:
                    help="executor. auto (default): onnxruntime for an export directory (--checkpoint DIR) and for "
                    "the default model when its shipped ONNX export fits --image-size/--iters/--device; torch "
                    "for a checkpoint file. The choice is printed")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K (default: cpu); on onnxruntime, cuda selects "
+                   "the TensorRT / CUDA execution providers of onnxruntime-gpu (pip install 'rt-edge[gpu]'), "
+                   "else the CPU with one line saying why")
     p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
                    help="model input size (default: the checkpoint's; 384 512 for the published ones)")
     p.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")

@@ -92,7 +92,7 @@ def load_executor(src: Any, backend: str = "torch", device: str = "cpu", image_s
         if backend == "onnxruntime":
             from .onnxruntime_backend import OrtExecutor
 
-            ex = OrtExecutor(src, providers=providers)
+            ex = OrtExecutor(src, providers=providers, device=device)
         else:
             from .tensorrt_backend import TrtExecutor
 

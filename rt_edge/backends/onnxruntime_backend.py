@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -12,10 +13,31 @@ from .base import HostQueries
 from .onnx_meta import read_meta
 
 
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")  # preferred first
+
+
+def device_providers(device: str, available: Sequence[str]) -> list[str]:
+    """onnxruntime execution providers for a device name: "cpu", or "cuda" / "cuda:K" (TensorRT's and CUDA's
+    providers where this onnxruntime has them, else the CPU with one line on stderr saying why)."""
+    device = str(device)
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device != "cuda" and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:K' for onnxruntime, got {device!r}")
+    gpu = [p for p in GPU_PROVIDERS if p in available]
+    if not gpu:
+        print(f"onnxruntime: no CUDA execution provider in this install (has {', '.join(available)}; "
+              "pip install 'rt-edge[gpu]'): running on the CPU", file=sys.stderr)
+        return ["CPUExecutionProvider"]
+    index = device.split(":", 1)[1] if ":" in device else "0"
+    return [(p, {"device_id": index}) for p in gpu] + ["CPUExecutionProvider"]
+
+
 class OrtExecutor(HostQueries):
     name = "onnxruntime"
 
-    def __init__(self, model_dir: str | Path, providers: Sequence[str] | None = None, threads: int = 0):
+    def __init__(self, model_dir: str | Path, providers: Sequence[str] | None = None, threads: int = 0,
+                 device: str = "cpu"):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -32,7 +54,7 @@ class OrtExecutor(HostQueries):
         # the graphs run one after another, each session with its own pool: a pool spinning after its run
         # takes the cores from the next graph's
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = list(providers) if providers else ["CPUExecutionProvider"]
+        providers = list(providers) if providers else device_providers(device, ort.get_available_providers())
         self.sessions = {
             name: ort.InferenceSession(str(self.dir / g["file"]), sess_options=opts, providers=providers)
             for name, g in self.meta["graphs"].items()
