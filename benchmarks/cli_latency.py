@@ -127,6 +127,8 @@ def run(args) -> int:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {args.device}: no CUDA device is available to torch here")
+    if args.device.startswith("cuda"):
+        import kernels.op  # noqa: F401  (the fused corr4d kernel, where built, registers into the model)
     if args.threads:
         torch.set_num_threads(args.threads)
     from .latency import PeakMemory, check_schedule, describe_device, environment, measure_points, plot_results

@@ -348,7 +348,8 @@ def do_model(reps: int) -> dict:
     """window_step (default config, random weights) on CUDA: op path vs reference path."""
     import rt_edge.model.cotracker3 as cotracker3
     from rt_edge.model import CoTracker3
-    from rt_edge.model.correlation import _fused_corr4d
+    import kernels.op  # noqa: F401  (registers the fused kernel into rt_edge)
+    import rt_edge.model.correlation as correlation
     from rt_edge.model.correlation import corr4d as reference
 
     torch.manual_seed(0)
@@ -362,7 +363,7 @@ def do_model(reps: int) -> dict:
                       for _ in range(LEVELS)], dim=2).cuda()
     vis = torch.zeros(1, S, N, device="cuda")
     res = {"N": N, "window": S, "iters": 4}
-    res["fused_active"] = _fused_corr4d() is not None  # window_step really runs the op
+    res["fused_active"] = correlation._FUSED is not None  # window_step really runs the op
     with torch.no_grad():
         fused = model.window_step(pyramid, xy, vis, vis, qf, 4)
         with mock.patch.object(cotracker3, "corr4d_auto", reference):

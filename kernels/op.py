@@ -17,6 +17,7 @@ import functools
 import torch
 
 from rt_edge.model.correlation import corr4d as _model_path
+from rt_edge.model.correlation import register_fused_corr4d
 
 from .build import library_path
 from .reference import check_inputs, corr4d_reference
@@ -165,3 +166,7 @@ def model_corr4d(fmap: torch.Tensor, coords: torch.Tensor, query_feats: torch.Te
     except ValueError:
         return _model_path(fmap, coords, query_feats, radius)
     return corr4d_op(fmap, coords, query_feats, radius)
+
+
+if cuda_ready():  # CUDA correlations in the model run the fused kernel once this module is imported
+    register_fused_corr4d(model_corr4d)

@@ -63,3 +63,16 @@ def test_missing_shared_data_fails_in_ci_and_skips_elsewhere(tmp_path, monkeypat
     with pytest.raises(pytest.skip.Exception):
         require(missing)
     assert require(tmp_path) == tmp_path
+
+
+def test_rt_edge_imports_no_package_above_it():
+    import ast
+
+    above = {"export", "kernels", "training", "benchmarks"}
+    found = []
+    for path in sorted((REPO / "rt_edge").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            found += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in above]
+    assert found == []

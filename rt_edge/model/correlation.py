@@ -6,8 +6,6 @@ output layout, so the two are interchangeable inside `window_step`.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from .sampling import bilinear_sample, neighbourhood, sample_at_frames
@@ -61,21 +59,22 @@ def corr4d_patches(fmap: torch.Tensor, coords: torch.Tensor, query_feats: torch.
 
 
 def corr4d_auto(fmap: torch.Tensor, coords: torch.Tensor, query_feats: torch.Tensor, radius: int) -> torch.Tensor:
-    """`corr4d`, run by the fused CUDA kernel (optional `kernels` package, built) when the tensors are on CUDA,
-    and as `corr4d_patches` while tracing for ONNX."""
-    fused = _fused_corr4d() if fmap.is_cuda else None
+    """`corr4d`, run by the registered fused kernel (`register_fused_corr4d`) when the tensors are on CUDA, and as
+    `corr4d_patches` while tracing for ONNX."""
+    fused = _FUSED if fmap.is_cuda else None
     if fused is None and torch.onnx.is_in_onnx_export():
         return corr4d_patches(fmap, coords, query_feats, radius)
     return (fused or corr4d)(fmap, coords, query_feats, radius)
 
 
-@functools.lru_cache(maxsize=1)
-def _fused_corr4d():
-    try:  # lazy and optional: rt_edge runs without kernels/ or without its compiled library
-        from kernels.op import cuda_ready, model_corr4d
-    except ImportError:
-        return None
-    return model_corr4d if cuda_ready() else None
+_FUSED = None  # set by the optional `kernels` package when it is imported and its CUDA library is built
+
+
+def register_fused_corr4d(fn) -> None:
+    """Route CUDA correlations through `fn` (same arguments and result as `corr4d`; None: back to `corr4d`).
+    `import kernels.op` registers the fused CUDA kernel here; rt_edge itself never imports kernels."""
+    global _FUSED
+    _FUSED = fn
 
 
 def support_features(fmap: torch.Tensor, frame_index: torch.Tensor, xy: torch.Tensor, radius: int) -> torch.Tensor:
