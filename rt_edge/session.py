@@ -344,18 +344,23 @@ class OnlineTracker:
             self._qcache = (key, self.executor.concat_queries(parts))
         return self._qcache[1]
 
+    def _window_start(self, points) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """points in window order (user points first, then context, by id) -> (points, ids (N,), coords
+        (S, N, 2) at their query positions, vis and conf (S, N) zero logits): a window's state before what is known."""
+        points = sorted(points, key=lambda p: (p.kind != USER, abs(p.id)))
+        S, N = self.window_len, len(points)
+        ids = np.array([p.id for p in points], dtype=np.int64)
+        coords = np.broadcast_to(np.array([p.xy for p in points], np.float32).reshape(1, N, 2), (S, N, 2)).copy()
+        return points, ids, coords, np.zeros((S, N), np.float32), np.zeros((S, N), np.float32)
+
     def _run_window(self, start: int) -> None:
         S = self.window_len
         self._refresh_global_grid(start)
         frames = dict(self._buffer)
         end = min(start + S, self._next_frame)
         window_frames = [frames[min(f, end - 1)] for f in range(start, start + S)]
-        points = sorted(self._points.values(), key=lambda p: (p.kind != USER, abs(p.id)))
+        points, ids, coords, vis, conf = self._window_start(self._points.values())
         N = len(points)
-        ids = np.array([p.id for p in points], dtype=np.int64)
-        coords = np.broadcast_to(np.array([p.xy for p in points], np.float32).reshape(1, N, 2), (S, N, 2)).copy()
-        vis = np.zeros((S, N), np.float32)
-        conf = np.zeros((S, N), np.float32)
         prev = self._window
         if prev is not None and N:
             col = {pid: j for j, pid in enumerate(prev.ids)}
@@ -374,20 +379,17 @@ class OnlineTracker:
 
     def _stream_step(self, t: int) -> Tracks:
         """Refine frame t alone over the held history (frame_step) and return it."""
-        S = self.window_len
         self._refresh_global_grid(t)
-        points = sorted((p for p in self._points.values() if p.feats is not None),
-                        key=lambda p: (p.kind != USER, abs(p.id)))
+        points, ids, coords, vis, conf = self._window_start(p for p in self._points.values() if p.feats is not None)
         N = len(points)
-        ids = np.array([p.id for p in points], dtype=np.int64)
-        coords = np.broadcast_to(np.array([p.xy for p in points], np.float32).reshape(1, N, 2), (S, N, 2)).copy()
-        vis = np.zeros((S, N), np.float32)
-        conf = np.zeros((S, N), np.float32)
         h = self._history
         cols = np.full(N, -1, np.int64)
         if h is not None and N:
-            col = {int(pid): j for j, pid in enumerate(h.ids)}
-            cols = np.array([col.get(int(pid), -1) for pid in ids], np.int64)
+            if np.array_equal(h.ids, ids):  # the usual push: the same points as the last one
+                cols = np.arange(N, dtype=np.int64)
+            else:
+                col = {int(pid): j for j, pid in enumerate(h.ids)}
+                cols = np.array([col.get(int(pid), -1) for pid in ids], np.int64)
             known = cols >= 0
             src = cols[known]
             coords[:-1, known], vis[:-1, known], conf[:-1, known] = h.coords[:, src], h.vis[:, src], h.conf[:, src]
