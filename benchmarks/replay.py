@@ -3,7 +3,7 @@ again, on the very same inputs, by a second executor (onnxruntime on an export),
 
 A closed-loop comparison (each backend tracking the clip from its own previous windows) measures the
 export *and* how much the model amplifies rounding from window to window; two torch schedules of the
-same maths already disagree that way (README, "The default model"). The replay measures the export
+same maths already disagree that way (docs/experiments/default_model_recipe.md). The replay measures the export
 alone: each shadow call sees exactly what the torch call saw, as Polygraphy compares two runtimes
 on one input. It needs no torch itself (arrays are converted by duck typing), so any executor can
 shadow any other.

@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("source", nargs="?", help="video file or image folder (default: the shipped sample clip)")
     p.add_argument("--camera", type=int, metavar="N", help="read camera N instead of a file")
     p.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt) or an export directory (python -m export "
-                   "onnx); default: the package's own model, trained by this project (README, 'The default model')")
+                   "onnx); default: the package's own model, trained by this project (docs/default_model.md)")
     p.add_argument("--grid", type=int, metavar="N", help="track an N x N grid queried on the first frame (default 10)")
     p.add_argument("--points", metavar="FILE.csv", help="query points, rows t,x,y in frame pixels")
     p.add_argument("--out", metavar="FILE", help="write tracks: .npz, .csv or .json (one row per frame and point)")

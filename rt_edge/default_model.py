@@ -15,7 +15,7 @@ from pathlib import Path
 ASSETS = Path(__file__).parent / "assets"
 WEIGHTS = ASSETS / "default_model.pth"
 ONNX_DIR = ASSETS / "default_model_onnx"
-NOT_INSTALLED = "the package's default weights are not installed (README, 'The default model')"
+NOT_INSTALLED = "the package's default weights are not installed (docs/default_model.md)"
 
 
 def shipped(backend: str = "torch") -> Path | None:
