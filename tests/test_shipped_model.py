@@ -7,7 +7,10 @@ pyramidal Lucas-Kanade, an independent tracker.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,7 +35,16 @@ def packaged() -> dict:
 
 def test_weights_are_the_recipes_snapshot(packaged):
     card = packaged["card"]
-    snap = torch.load(REPO / card["snapshot"], map_location="cpu", weights_only=True)
+    manifest = json.loads((REPO / "training/recipes/snapshots/MANIFEST.json").read_text())["snapshots"]
+    entry = manifest[card["snapshot"]]  # the snapshot the card names is on record
+    assert packaged["step"] == entry["step"]
+    assert entry["scores"]["realtex_seed0"]["average_jaccard"] == pytest.approx(card["realtex"][0]["average_jaccard"],
+                                                                               abs=5e-4)
+    path = Path(os.environ.get("RT_EDGE_SNAPSHOTS", REPO.parent / "snapshots")) / entry["file"]
+    if not path.is_file():
+        pytest.skip(f"the snapshot file is kept outside the repository and is not at {path}")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    snap = torch.load(path, map_location="cpu", weights_only=True)
     assert packaged["step"] == snap["step"]
     assert packaged["model"].keys() == snap["model"].keys()
     for k, v in packaged["model"].items():

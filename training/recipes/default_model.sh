@@ -27,8 +27,8 @@
 # Env: PY (python, default .venv/bin/python), RUN (output root, default runs/default), THREADS.
 #
 # Snapshots (training/recipes/snapshots.sh): every sitting of a stage ends by writing its weights (fp16,
-# config inside, its training step, the step its stage ends at) to training/recipes/snapshots/<stage>.pth,
-# to be committed; when RUN/<stage> is gone, a stage cut short (STOP_AT) carries on from its own snapshot
+# config inside, its training step, the step its stage ends at) to $SNAP/<stage>.pth (outside the repository; MANIFEST.json records each),
+# kept across machines; when RUN/<stage> is gone, a stage cut short (STOP_AT) carries on from its own snapshot
 # (at the snapshot's step of its schedule, the lr ramped up again over the warm-up), a finished one is
 # skipped, and a stage starts from the previous stage's RUN directory when this machine still has it, else
 # from that stage's finished snapshot. The first default-model chain (about 12 CPU hours)

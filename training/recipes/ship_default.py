@@ -96,7 +96,7 @@ def build_card(snapshot: str, tag: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("snapshot", help="a recipe snapshot, e.g. training/recipes/snapshots/stage6.pth")
+    p.add_argument("snapshot", help="a recipe snapshot, e.g. ../snapshots/stage6.pth (listed in training/recipes/snapshots/MANIFEST.json)")
     p.add_argument("tag", help="the TAG score_snapshot.sh wrote its results under, e.g. stage6")
     p.add_argument("--out", default="rt_edge/assets/default_model.pth", help="where to write (default: %(default)s)")
     args = p.parse_args(argv)

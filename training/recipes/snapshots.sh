@@ -1,11 +1,11 @@
 # Snapshot helpers of the training recipes (sourced, not run). Run directories do not survive a move to a new
-# machine; the repository does. So every sitting of a stage ends by writing its weights to a committed
-# snapshot; a stage carries on from its own snapshot when cut short, and starts from the previous stage's run
+# machine. So every sitting of a stage ends by writing its weights to a snapshot (kept outside the repository,
+# recorded with sha256, step and scores in training/recipes/snapshots/MANIFEST.json); a stage carries on from its own snapshot when cut short, and starts from the previous stage's run
 # directory when this machine still has it, else from that stage's (finished) snapshot. A stage NAME runs in
 # RUN/NAME and is snapshotted as SNAP/NAME.pth.
 # Needs: PY (python), RUN (run root), COMMON (the trainer's shared arguments; train_stage only);
-# SNAP (snapshot folder, default training/recipes/snapshots).
-SNAP=${SNAP:-training/recipes/snapshots}
+# SNAP (snapshot folder, default $RT_EDGE_SNAPSHOTS or ../snapshots beside the checkout).
+SNAP=${SNAP:-${RT_EDGE_SNAPSHOTS:-../snapshots}}
 
 # snapshot_state NAME: prints "STEP END" of SNAP/NAME.pth: the step it was taken at, the step its stage ends at
 snapshot_state() {
