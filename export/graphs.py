@@ -39,12 +39,16 @@ class QueryGraph(nn.Module):
         return self.model.query_features([lvl[None, None] for lvl in levels], t, xy[None])[0]
 
 
-class WindowStepGraph(nn.Module):
+class _StepGraph(nn.Module):
+    """A model step with its iteration count fixed into the graph."""
+
     def __init__(self, model: CoTracker3, iters: int):
         super().__init__()
         self.model = model
         self.iters = iters
 
+
+class WindowStepGraph(_StepGraph):
     def forward(self, *args: torch.Tensor):
         *levels, coords, vis, conf, query_feats, active = args
         qf = query_feats * active[:, None, None, None, None]
@@ -53,12 +57,7 @@ class WindowStepGraph(nn.Module):
         return c[-1][0], v[-1][0], f[-1][0]
 
 
-class FrameStepGraph(nn.Module):
-    def __init__(self, model: CoTracker3, iters: int):
-        super().__init__()
-        self.model = model
-        self.iters = iters
-
+class FrameStepGraph(_StepGraph):
     def forward(self, *args: torch.Tensor):
         *levels, past_corr, coords, vis, conf, query_feats, fresh = args
         c, v, f, hist = self.model.frame_step([lvl[None, None] for lvl in levels], past_corr[None], coords[None],
