@@ -158,7 +158,7 @@ class _RecordingSession:
         return getattr(self._session, name)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -169,7 +169,7 @@ def _sha256(path: Path) -> str:
 def onnx_hashes(onnx_dir: str | Path, meta: dict | None = None) -> dict[str, str]:
     """sha256 of each graph file of an export: a cache collected from other graphs is refused."""
     meta = meta or read_meta(onnx_dir)
-    return {g: _sha256(Path(onnx_dir) / meta["graphs"][g]["file"]) for g in GRAPHS}
+    return {g: sha256_file(Path(onnx_dir) / meta["graphs"][g]["file"]) for g in GRAPHS}
 
 
 def _default_points(meta: dict) -> int:

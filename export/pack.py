@@ -78,6 +78,38 @@ def _externalise(model: onnx.ModelProto, blob, offsets: dict[str, tuple[int, int
             e.key, e.value = k, v
 
 
+def unpacked_model(path: str | Path) -> onnx.ModelProto:
+    """One graph of an export as plain float32 ONNX with its weights inside: a packed graph's float16-exact
+    weights and their Cast nodes folded back (exactly), external data loaded. What tools that look for
+    weights as initializers of their consumers (onnxruntime's quantizer) need."""
+    model = onnx.load(str(path))  # external data is read from the graph's directory
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    casts = [n for n in g.node if n.op_type == "Cast" and n.input[0] in inits
+             and inits[n.input[0]].data_type == TensorProto.FLOAT16]
+    for n in casts:
+        half = inits[n.input[0]]
+        g.initializer.remove(half)
+        g.initializer.append(numpy_helper.from_array(numpy_helper.to_array(half).astype(np.float32), n.output[0]))
+        g.node.remove(n)
+    return model
+
+
+def pack_models(models: dict[str, onnx.ModelProto], out_dir: Path, files: dict[str, str]) -> dict:
+    """Write each model (weights inside) to out_dir / files[name], its weights in the shared WEIGHTS_FILE,
+    float16 where exact; -> the meta's "packed" record."""
+    offsets: dict[str, tuple[int, int]] = {}
+    exact = 0
+    with open(out_dir / WEIGHTS_FILE, "wb") as blob:
+        for model in models.values():
+            exact += _fp16_exact(model.graph)
+            _externalise(model, blob, offsets)
+    for name, model in models.items():
+        onnx.save(model, str(out_dir / files[name]))
+    return {"weights": WEIGHTS_FILE, "fp16_exact": exact, "shared_tensors": len(offsets),
+            "weights_mb": round((out_dir / WEIGHTS_FILE).stat().st_size / 2**20, 2)}
+
+
 def pack_export(model_dir: str | Path) -> dict:
     """Rewrite an export directory in place as described in the module docstring; returns the meta."""
     d = Path(model_dir)
@@ -87,16 +119,7 @@ def pack_export(model_dir: str | Path) -> dict:
     if meta.get("fp16") or meta.get("corr4d_plugin"):
         raise ValueError(f"{d}: --pack is for plain float32 exports (this one has fp16={meta.get('fp16')}, "
                          f"corr4d_plugin={meta.get('corr4d_plugin')})")
-    offsets: dict[str, tuple[int, int]] = {}
-    exact = 0
     models = {name: onnx.load(str(d / g["file"])) for name, g in meta["graphs"].items()}
-    with open(d / WEIGHTS_FILE, "wb") as blob:
-        for name, model in models.items():
-            exact += _fp16_exact(model.graph)
-            _externalise(model, blob, offsets)
-    for name, model in models.items():
-        onnx.save(model, str(d / meta["graphs"][name]["file"]))
-    meta["packed"] = {"weights": WEIGHTS_FILE, "fp16_exact": exact, "shared_tensors": len(offsets),
-                      "weights_mb": round((d / WEIGHTS_FILE).stat().st_size / 2**20, 2)}
+    meta["packed"] = pack_models(models, d, {name: g["file"] for name, g in meta["graphs"].items()})
     (d / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return meta

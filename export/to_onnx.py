@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import warnings
@@ -18,17 +17,10 @@ from rt_edge.backends import check_image_size
 from rt_edge.backends.onnx_meta import FORMAT, META_FILE
 from rt_edge.model import CoTracker3, load_checkpoint
 
+from .calibration import sha256_file
 from .corr4d_onnx import corr4d_as_custom_node
 from .fp16 import to_float16
 from .graphs import EncoderGraph, FrameStepGraph, QueryGraph, WindowStepGraph
-
-
-def _sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
@@ -109,7 +101,7 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
         results = results if isinstance(results, tuple) else (results,)
         meta_graphs[name] = {"file": path.name, "inputs": _shapes(args, ins, dyn),
                              "outputs": _shapes(results, outs, dyn)}
-    src_hash = _sha256(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else None
+    src_hash = sha256_file(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else None
     meta = {
         "format": FORMAT, "rt_edge_version": rt_edge.__version__, "torch_version": torch.__version__,
         "config": cfg.to_dict(), "image_size": [H, W], "window_len": S, "window_step": cfg.window_step,

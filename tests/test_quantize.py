@@ -1,0 +1,204 @@
+"""`python -m export quantize` / `export onnx --int8` and the lossless packing they build on.
+
+A tiny export (the SMALL config at 64x96) is packed, unpacked and quantized. Checked: unpacking restores
+the float32 graphs bit for bit; every weight MatMul except the flow head becomes MatMulInteger (the
+window step's unrolled iterations included, which share their weights through Identity nodes), the
+encoder's Convs get Q/DQ pairs whose activation ranges come from the calibration frames; the INT8 graphs
+stay close to float32 but are not float32; meta.json says what each graph runs in; bad requests fail
+with the value named.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+import onnxruntime as ort  # noqa: E402
+
+from export.pack import pack_export, unpacked_model  # noqa: E402
+from export.quantize import encoder_feeds, quantize_export  # noqa: E402
+from export.to_onnx import export_onnx  # noqa: E402
+from rt_edge.backends.onnx_meta import read_meta  # noqa: E402
+from rt_edge.backends.onnxruntime_backend import OrtExecutor  # noqa: E402
+from rt_edge.session import OnlineTracker  # noqa: E402
+from rt_edge.video import VideoWriter  # noqa: E402
+
+from .conftest import REPO, lively_small_model  # noqa: E402
+
+SIZE = (64, 96)
+CLIP_HW = (72, 120)
+GRAPH_NAMES = ("encoder", "query", "window_step", "frame_step")
+
+
+def _frame(t: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:CLIP_HW[0], 0:CLIP_HW[1]]
+    chans = [128 + 100 * np.sin((xx + 2 * t) / 5.0 + c) * np.cos((yy + t) / 6.0) for c in range(3)]
+    return np.stack(chans, -1).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, one_torch_thread):
+    tmp = tmp_path_factory.mktemp("quant")
+    export_onnx(lively_small_model(0.2), tmp / "fp32", image_size=SIZE, max_points=64)
+    export_onnx(lively_small_model(0.2), tmp / "packed", image_size=SIZE, max_points=64)
+    pack_export(tmp / "packed")
+    clip = tmp / "calib.mp4"
+    with VideoWriter(clip, 10.0, CLIP_HW) as w:
+        for t in range(24):
+            w.write(_frame(t))
+    quantize_export(tmp / "packed", tmp / "int8", calib=[clip], calib_frames=12, progress=False)
+    return {"tmp": tmp, "fp32": tmp / "fp32", "packed": tmp / "packed", "int8": tmp / "int8", "clip": clip}
+
+
+def _ops(path) -> list[onnx.NodeProto]:
+    return list(onnx.load(str(path)).graph.node)
+
+
+def _session(path_or_model):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    src = path_or_model.SerializeToString() if isinstance(path_or_model, onnx.ModelProto) else str(path_or_model)
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+
+
+def _track(model_dir, schedule: str) -> np.ndarray:
+    tracker = OnlineTracker(OrtExecutor(model_dir, threads=1), schedule=schedule, context_points=False)
+    tracker.add_queries(np.array([[30.0, 20.0], [60.0, 40.0], [90.0, 50.0], [15.0, 60.0]]), frame=0)
+    rows = []
+    for t in range(20):
+        out = tracker.push(_frame(t))
+        if out is not None:
+            rows.append(out.xy)
+    tail = tracker.flush()
+    if tail is not None:
+        rows.append(tail.xy)
+    return np.concatenate(rows)
+
+
+def test_unpacking_restores_the_float32_graphs_exactly(setup):
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (1, 3, *SIZE)).astype(np.float32)
+    packed = unpacked_model(setup["packed"] / "encoder.onnx")
+    assert not any(n.op_type == "Cast" and n.input[0].endswith("__fp16") for n in packed.graph.node)
+    a = _session(packed).run(None, {"image": image})
+    b = _session(setup["fp32"] / "encoder.onnx").run(None, {"image": image})
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_every_weight_matmul_but_the_flow_head_is_int8(setup):
+    float_model = unpacked_model(setup["fp32"] / "window_step.onnx")
+    meta = read_meta(setup["fp32"])
+    iters = meta["iters"]
+    for graph, runs in (("window_step", iters), ("frame_step", meta["stream_iters"])):
+        nodes = _ops(setup["int8"] / f"{graph}.onnx")
+        heads = [n for n in nodes if n.op_type == "MatMul" and "flow_head" in n.name]
+        assert len(heads) == runs  # one float head per unrolled iteration
+        integer = [n for n in nodes if n.op_type == "MatMulInteger"]
+        assert integer and len(integer) % runs == 0
+        assert not any("flow_head" in n.name for n in integer)
+    # every float32 MatMul reading a weight (directly or through the exporter's Identity) was converted
+    inits = {t.name for t in float_model.graph.initializer}
+    alias = {n.output[0] for n in float_model.graph.node if n.op_type == "Identity" and n.input[0] in inits}
+    weight_matmuls = [n for n in float_model.graph.node if n.op_type == "MatMul"
+                      and any(i in inits or i in alias for i in n.input)]
+    nodes = _ops(setup["int8"] / "window_step.onnx")
+    assert len([n for n in nodes if n.op_type == "MatMulInteger"]) == len(weight_matmuls) - iters
+    enc = _ops(setup["int8"] / "encoder.onnx")
+    convs = [n for n in enc if n.op_type == "Conv"]
+    assert convs and sum(n.op_type == "QuantizeLinear" for n in enc) >= len(convs) // 2
+
+
+def test_meta_records_each_graphs_precision_and_source(setup):
+    meta = json.loads((setup["int8"] / "meta.json").read_text())
+    assert set(meta["precision"]) == set(GRAPH_NAMES)
+    assert meta["precision"]["query"] == "float32"
+    assert meta["precision"]["encoder"].startswith("int8") and "12 calibration frames" in meta["precision"]["encoder"]
+    assert meta["precision"]["window_step"].startswith("int8") and "tanh-GELUs as FastGelu" in \
+        meta["precision"]["window_step"]
+    assert meta["runtime"] == "onnxruntime"
+    src = json.loads((setup["packed"] / "meta.json").read_text())
+    assert set(meta["quantized_from"]) == set(src["graphs"])
+    assert meta["packed"]["weights"] == "weights.bin" and (setup["int8"] / "weights.bin").is_file()
+
+
+def test_int8_tracks_stay_close_to_float32_and_differ_from_it(setup):
+    for schedule in ("published", "stream"):
+        a = _track(setup["fp32"], schedule)
+        b = _track(setup["int8"], schedule)
+        assert a.shape == b.shape
+        err = np.abs(a - b).max()
+        assert 0 < err < 1.0, (schedule, err)  # caller pixels on a 120-px-wide clip
+
+
+def test_calibration_ranges_follow_the_frames(setup, tmp_path):
+    """The encoder's activation scales come from the calibration frames: darker frames, other scales."""
+    dark = tmp_path / "dark.mp4"
+    with VideoWriter(dark, 10.0, CLIP_HW) as w:
+        for t in range(8):
+            w.write((_frame(t) // 8).astype(np.uint8))
+    quantize_export(setup["fp32"], tmp_path / "dark_int8", calib=[dark], graphs=["encoder"], progress=False)
+
+    def first_scale(d):
+        m = onnx.load(str(d / "encoder.onnx"))
+        q = next(n for n in m.graph.node if n.op_type == "QuantizeLinear")
+        inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+        return float(inits[q.input[1]])
+
+    def expected_scale(clip, frames):  # uint8 MinMax over the first Conv's input, the image scaled to [-1, 1]
+        x = np.stack([f["image"] for f in encoder_feeds([clip], SIZE, frames)]) / 255.0 * 2 - 1
+        return (max(x.max(), 0.0) - min(x.min(), 0.0)) / 255
+
+    assert first_scale(tmp_path / "dark_int8") == pytest.approx(expected_scale(dark, 64), rel=1e-5)
+    assert first_scale(setup["int8"]) == pytest.approx(expected_scale(setup["clip"], 12), rel=1e-5)
+    assert first_scale(tmp_path / "dark_int8") < 0.7 * first_scale(setup["int8"])
+    feeds = encoder_feeds([dark], SIZE, 100)
+    assert len(feeds) == 8 and feeds[0]["image"].shape == (1, 3, *SIZE)
+    meta = json.loads((tmp_path / "dark_int8" / "meta.json").read_text())
+    assert meta["precision"]["window_step"] == "float32" and meta["precision"]["encoder"].startswith("int8")
+
+
+def test_bad_requests_name_the_value(setup, tmp_path):
+    with pytest.raises(ValueError, match="needs calibration frames"):
+        quantize_export(setup["fp32"], tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="some of encoder, window_step, frame_step, got query"):
+        quantize_export(setup["fp32"], tmp_path / "b", graphs=["query"], progress=False)
+    with pytest.raises(ValueError, match="must differ"):
+        quantize_export(setup["fp32"], setup["fp32"], graphs=["window_step"], progress=False)
+    with pytest.raises(ValueError, match="not empty"):
+        quantize_export(setup["fp32"], setup["int8"], graphs=["window_step"], progress=False)
+    with pytest.raises(ValueError, match="plain float32 export"):
+        quantize_export(setup["int8"], tmp_path / "c", graphs=["window_step"], progress=False)
+    with pytest.raises(ValueError, match="positive int"):
+        quantize_export(setup["fp32"], tmp_path / "d", calib=[setup["clip"]], calib_frames=0, progress=False)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    with pytest.raises(ValueError, match="neither a video"):
+        quantize_export(setup["fp32"], tmp_path / "e", calib=[notes], progress=False)
+
+
+def test_cli_onnx_int8_writes_the_quantized_export(setup, tmp_path):
+    ckpt = tmp_path / "small.pth"
+    model = lively_small_model(0.2)
+    torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict()}, ckpt)
+    out = tmp_path / "cli_int8"
+    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
+                        "--image-size", *map(str, SIZE), "--max-points", "64", "--int8", str(setup["clip"]),
+                        "--calib-frames", "6"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert "encoder: int8" in r.stdout and "query: float32" in r.stdout
+    meta = json.loads((out / "meta.json").read_text())
+    assert "6 calibration frames" in meta["precision"]["encoder"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{g}.onnx" for g in GRAPH_NAMES]
+                                                           + ["meta.json", "weights.bin"])
+    r = subprocess.run([sys.executable, "-m", "export", "quantize", "--onnx-dir", str(setup["fp32"]), "--out",
+                        str(tmp_path / "x")], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "needs calibration frames" in r.stderr
