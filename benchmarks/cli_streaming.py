@@ -56,10 +56,14 @@ def run(args) -> int:
         if backend == "torch":
             executors[backend] = load_executor(ckpt, "torch", image_size=args.image_size, iters=args.iters)
         else:
-            src = args.onnx_dir or (None if args.checkpoint else default_checkpoint("onnxruntime"))
-            if src is None:
+            dirs = args.onnx_dir or ([] if args.checkpoint else [default_checkpoint("onnxruntime")])
+            if not dirs:
                 raise ValueError("--backend onnxruntime with --checkpoint needs --onnx-dir (its export)")
-            executors[backend] = OrtExecutor(src, threads=args.threads)
+            names = [Path(d).name for d in dirs]
+            if len(dirs) > 1 and len(set(names)) < len(names):
+                raise ValueError(f"--onnx-dir folders need distinct names to label them, got {names}")
+            for d, name in zip(dirs, names):
+                executors[backend if len(dirs) == 1 else f"{backend}[{name}]"] = OrtExecutor(d, threads=args.threads)
     ex = next(iter(executors.values()))
     if args.stream_iters:
         for e in executors.values():
@@ -122,7 +126,9 @@ def register(sub) -> None:
     p.add_argument("--backend", nargs="+", default=["torch"], choices=["torch", "onnxruntime"], metavar="NAME",
                    help="executors to time, alternated with the schedules: torch (--checkpoint) and/or "
                    "onnxruntime (--onnx-dir; default: the package's shipped export of the default weights)")
-    p.add_argument("--onnx-dir", help="the onnxruntime backend's export (of --checkpoint, at the same size)")
+    p.add_argument("--onnx-dir", nargs="+", metavar="DIR",
+                   help="the onnxruntime backend's export(s) (of --checkpoint, at the same size); several are "
+                   "timed side by side as onnxruntime[folder name]")
     p.add_argument("--out", help="result JSON")
     add_schedule_args(p, many=True)
     p.set_defaults(func=run, schedule=list(SCHEDULES))

@@ -50,7 +50,8 @@ def _onnx(args) -> int:
     report = check_export(args.out)
     H, W = meta["image_size"]
     print(f"exported {checkpoint} -> {args.out} ({H}x{W}, window {meta['window_len']}, iters {meta['iters']}, "
-          f"opset {meta['opset']}, up to {meta['max_points']} points, {'fp16' if meta['fp16'] else 'fp32'})")
+          f"opset {meta['opset']}, up to {meta['max_points']} points, "
+          f"{'fp16' if meta['fp16'] else 'int8 (per graph below)' if meta.get('precision') else 'fp32'})")
     if args.pack:
         pk = meta["packed"]
         print(f"  packed: {pk['shared_tensors']} weights in {pk['weights']} ({pk['weights_mb']} MB), "

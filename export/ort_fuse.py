@@ -112,6 +112,9 @@ def fuse_tanh_gelu(model: onnx.ModelProto) -> int:
         fused += 1
     for n in remove:
         g.node.remove(n)
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    for n in [n for n in g.node if n.op_type == "Constant" and n.output[0] not in used]:
+        g.node.remove(n)  # the scalars of the replaced formula
     if fused and not any(o.domain == MS_DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
     return fused

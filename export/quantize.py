@@ -231,7 +231,10 @@ def quantize_export(onnx_dir: str | Path, out_dir: str | Path, calib: Sequence[s
                 precision[name] = "float32"
             models[name] = model
         packed = pack_models(models, out, files)  # window_step and frame_step share their int8 weights again
+    if frames is not None:
+        new_calib = {"sources": [Path(c).name for c in calib], "frames": len(frames)}
     new = dict(meta, precision=precision, packed=packed, runtime="onnxruntime",
+               **({"calibration": new_calib} if frames is not None else {}),
                quantized_from={g: sha256_file(src / files[g]) for g in names})
     (out / META_FILE).write_text(json.dumps(new, indent=2) + "\n")
     return new

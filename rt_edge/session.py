@@ -203,7 +203,7 @@ class OnlineTracker:
                 p.xy = (row * self._scale).astype(np.float32)
             self._points[pid] = p
             ids.append(pid)
-            self._sample_if_available(p)
+        self._sample_points([self._points[i] for i in ids])
         self._update_local_grids()
         self._qcache = None
         limit = getattr(self.executor, "max_points", None)
@@ -240,12 +240,13 @@ class OnlineTracker:
             raise ValueError(f"query point ({x:g}, {y:g}) is outside the {W}x{H} frame")
 
     def _new_context(self, kind: str, frame: int, xy: np.ndarray, parent: int | None = None) -> None:
+        new = []
         for row in xy:
             pid = self._next_context_id
             self._next_context_id -= 1
-            p = _Point(pid, frame, row.astype(np.float32), kind, parent=parent)
-            self._points[pid] = p
-            self._sample_if_available(p)
+            new.append(_Point(pid, frame, row.astype(np.float32), kind, parent=parent))
+            self._points[pid] = new[-1]
+        self._sample_points(new)
 
     def _update_local_grids(self) -> None:
         if self.context is None or self.context.local_grid <= 0 or self._scale is None:
@@ -274,14 +275,21 @@ class OnlineTracker:
         self._last_global_refresh = start
         self._qcache = None
 
-    def _sample_if_available(self, p: _Point) -> None:
-        if p.feats is not None or self._scale is None:
+    def _sample_points(self, points: list[_Point]) -> None:
+        """Support features of the points whose query frame is buffered and that have none yet: one executor
+        call per frame (each point is sampled on its own, so batching changes no value)."""
+        if self._scale is None:
             return
-        for t, feats in self._buffer:
-            if t == p.frame:
-                p.feats = self.executor.query_features(feats, p.xy[None])
-                self._qcache = None
-                return
+        frames = dict(self._buffer)
+        by_frame: dict[int, list[_Point]] = {}
+        for p in points:
+            if p.feats is None and p.frame in frames:
+                by_frame.setdefault(p.frame, []).append(p)
+        for t, group in by_frame.items():
+            feats = self.executor.query_features(frames[t], np.stack([p.xy for p in group]))
+            for i, p in enumerate(group):
+                p.feats = feats[i:i + 1]
+            self._qcache = None
 
     # ------------------------------------------------------------------ frames
     def push(self, frame: np.ndarray) -> Tracks:
@@ -292,9 +300,7 @@ class OnlineTracker:
         t = self._next_frame
         self._buffer.append((t, self.executor.encode(resize_aligned(frame, self.image_size))))
         self._next_frame += 1
-        for p in self._points.values():
-            if p.frame == t:
-                self._sample_if_available(p)
+        self._sample_points([p for p in self._points.values() if p.frame == t])
         if self.schedule == "stream":
             return self._stream_step(t)
         if self.low_latency:
