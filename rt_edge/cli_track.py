@@ -92,7 +92,7 @@ def _queries(args, frame_hw) -> list[tuple[int, np.ndarray]]:
             t, x, y = rows[np.argmax(out)]
             raise ValueError(f"{args.points}: point ({x:g}, {y:g}) at frame {t:g} is outside the {W}x{H} frame")
         return [(int(t), rows[rows[:, 0] == t, 1:]) for t in np.unique(rows[:, 0])]
-    n = args.grid or 10
+    n = 10 if args.grid is None else args.grid  # 0 is an error, not the default
     if n < 1:
         raise ValueError(f"--grid must be positive, got {n}")
     return [(0, grid_points(n, (H, W)))]

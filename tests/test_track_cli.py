@@ -66,6 +66,7 @@ def test_points_file_and_bad_inputs(tmp_path, ckpt):
         ((sample_clip_path(), "--checkpoint", ckpt, "--points", pts), "outside"),
         ((tmp_path / "missing.mp4", "--checkpoint", ckpt), "not found"),
         ((sample_clip_path(), "--checkpoint", tmp_path / "none.pth"), "not found"),
+        ((sample_clip_path(), "--checkpoint", ckpt, *SMALL[:5], "--grid", "0"), "--grid must be positive, got 0"),
     ]:
         r = _cli(*args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
