@@ -15,10 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rt_edge.backends.onnx_meta import GRAPHS
+from rt_edge.backends.onnx_meta import GRAPHS, INT8_GRAPHS
 from rt_edge.default_model import default_checkpoint
-
-from .quantize import DEFAULT_INT8, QUANTIZABLE
 
 
 def _onnx(args) -> int:
@@ -212,8 +210,8 @@ def main(argv=None) -> int:
     q.add_argument("--calib", nargs="+", metavar="CALIB",
                    help="encoder calibration frames: video files and/or folders of images / videos, or one cache "
                    "of `python -m export calib`; use clips like the deployment's and not the ones you evaluate on")
-    q.add_argument("--graphs", nargs="+", default=list(DEFAULT_INT8), choices=list(QUANTIZABLE), metavar="GRAPH",
-                   help=f"graphs to quantize (default: {' '.join(DEFAULT_INT8)})")
+    q.add_argument("--graphs", nargs="+", default=list(INT8_GRAPHS), choices=list(INT8_GRAPHS), metavar="GRAPH",
+                   help=f"graphs to quantize (default: all of {' '.join(INT8_GRAPHS)})")
     q.add_argument("--calib-frames", type=int, default=64, metavar="N", help="most calibration frames (default 64)")
     q.set_defaults(func=_quantize)
     a = sub.add_parser("audit", help="check an ONNX export against what TensorRT 10 can parse (no TensorRT needed)")

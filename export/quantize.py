@@ -29,17 +29,15 @@ from typing import Any
 
 import numpy as np
 import onnx
-from tqdm import tqdm
 
-from rt_edge.backends.onnx_meta import META_FILE, STREAM_GRAPH, read_meta
+from rt_edge.backends.onnx_meta import INT8_GRAPHS, META_FILE, read_meta
 
 from .calibration import (calibration_batches, calibration_sources, encoder_batch, frame_budget,
                           is_calibration_cache, read_calibration, sha256_file, VIDEO_EXTENSIONS)
 from .ort_fuse import fuse_tanh_gelu
 from .pack import pack_models, unpacked_model
 
-QUANTIZABLE = ("encoder", "window_step", STREAM_GRAPH)
-DEFAULT_INT8 = QUANTIZABLE
+DEFAULT_INT8 = INT8_GRAPHS
 KEEP_FLOAT = ("flow_head",)  # node-name parts of MatMuls left in float32 (the coordinate/visibility head)
 
 
@@ -192,9 +190,9 @@ def quantize_export(onnx_dir: str | Path, out_dir: str | Path, calib: Sequence[s
     src, out = Path(onnx_dir), Path(out_dir)
     meta = read_meta(src)
     graphs = tuple(graphs)
-    bad = [g for g in graphs if g not in QUANTIZABLE]
+    bad = [g for g in graphs if g not in INT8_GRAPHS]
     if bad or not graphs:
-        raise ValueError(f"graphs to quantize must be some of {', '.join(QUANTIZABLE)}, got "
+        raise ValueError(f"graphs to quantize must be some of {', '.join(INT8_GRAPHS)}, got "
                          f"{' '.join(graphs) or 'nothing'}")
     graphs = tuple(g for g in graphs if g in meta["graphs"])
     if meta.get("fp16") or meta.get("corr4d_plugin") or meta.get("precision"):
@@ -220,6 +218,11 @@ def quantize_export(onnx_dir: str | Path, out_dir: str | Path, calib: Sequence[s
     names = list(meta["graphs"])
     files = {g: meta["graphs"][g]["file"] for g in names}
     precision, models = {}, {}
+    try:
+        from tqdm import tqdm
+    except ImportError:  # not in the onnx extra: no progress bar
+        def tqdm(items, **_):
+            return items
     with tempfile.TemporaryDirectory() as tmp:
         for name in tqdm(names, desc="quantize", unit="graph", disable=not progress):
             model = unpacked_model(src / files[name])
@@ -231,10 +234,9 @@ def quantize_export(onnx_dir: str | Path, out_dir: str | Path, calib: Sequence[s
                 precision[name] = "float32"
             models[name] = model
         packed = pack_models(models, out, files)  # window_step and frame_step share their int8 weights again
-    if frames is not None:
-        new_calib = {"sources": [Path(c).name for c in calib], "frames": len(frames)}
     new = dict(meta, precision=precision, packed=packed, runtime="onnxruntime",
-               **({"calibration": new_calib} if frames is not None else {}),
                quantized_from={g: sha256_file(src / files[g]) for g in names})
+    if frames is not None:
+        new["calibration"] = {"sources": [Path(c).name for c in calib], "frames": len(frames)}
     (out / META_FILE).write_text(json.dumps(new, indent=2) + "\n")
     return new

@@ -15,6 +15,7 @@ META_FILE = "meta.json"
 FORMAT = "rt-edge-onnx/1"
 GRAPHS = ("encoder", "query", "window_step")
 STREAM_GRAPH = "frame_step"  # the stream schedule's graph; exports before it lack it (and meta lists it then)
+INT8_GRAPHS = ("encoder", "window_step", STREAM_GRAPH)  # what `python -m export quantize` can make INT8
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
