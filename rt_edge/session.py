@@ -278,7 +278,7 @@ class OnlineTracker:
     def _sample_points(self, points: list[_Point]) -> None:
         """Support features of the points whose query frame is buffered and that have none yet: one executor
         call per frame (each point is sampled on its own, so batching changes no value)."""
-        if self._scale is None:
+        if self._scale is None or not points:
             return
         frames = dict(self._buffer)
         by_frame: dict[int, list[_Point]] = {}

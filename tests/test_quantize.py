@@ -32,16 +32,11 @@ from rt_edge.session import OnlineTracker  # noqa: E402
 from rt_edge.video import VideoWriter  # noqa: E402
 
 from .conftest import REPO, lively_small_model  # noqa: E402
+from .test_calibration import MP4_HW as CLIP_HW  # noqa: E402
+from .test_calibration import _smooth_frame as _frame  # noqa: E402
 
 SIZE = (64, 96)
-CLIP_HW = (72, 120)
 GRAPH_NAMES = ("encoder", "query", "window_step", "frame_step")
-
-
-def _frame(t: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:CLIP_HW[0], 0:CLIP_HW[1]]
-    chans = [128 + 100 * np.sin((xx + 2 * t) / 5.0 + c) * np.cos((yy + t) / 6.0) for c in range(3)]
-    return np.stack(chans, -1).clip(0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +131,7 @@ def test_int8_tracks_stay_close_to_float32_and_differ_from_it(setup):
         b = _track(setup["int8"], schedule)
         assert a.shape == b.shape
         err = np.abs(a - b).max()
-        assert 0 < err < 1.0, (schedule, err)  # caller pixels on a 120-px-wide clip
+        assert 0 < err < 1.0, (schedule, err)  # caller pixels on a 100-px-wide clip
 
 
 def test_calibration_ranges_follow_the_frames(setup, tmp_path):
