@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tapvid import SUMMARY, raster_metrics
-from .trackers import Predictor
+from rt_edge.evaluation.tapvid import SUMMARY, raster_metrics
+from rt_edge.evaluation.trackers import Predictor
 
 
 def score_against(clip: dict, teacher: int, tracks: np.ndarray, occluded: np.ndarray) -> dict[str, float]:

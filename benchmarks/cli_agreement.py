@@ -11,7 +11,7 @@ def run(args) -> int:
     from training.teachers import load_teachers, parse_spec
 
     from .agreement import evaluate
-    from .trackers import rt_edge_predictor
+    from rt_edge.evaluation.trackers import rt_edge_predictor
 
     for name, values in (("--size", args.size), ("--clip-frames", [args.clip_frames]), ("--points", [args.points]),
                          ("--clips-per-video", [args.clips_per_video]), ("--iters", [args.iters])):

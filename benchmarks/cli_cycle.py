@@ -31,7 +31,7 @@ def _table(title: str, reports: dict[str, dict]) -> None:
 
 def run(args) -> int:
     from .cycle import evaluate
-    from .lk import lk_predictor
+    from rt_edge.evaluation.lk import lk_predictor
     from .realtex import list_videos
 
     for name, values in (("--size", args.size), ("--grid", [args.grid]), ("--iters", [args.iters])):
@@ -76,7 +76,7 @@ def run(args) -> int:
         rt_edge=dict(checkpoint=str(args.checkpoint), iters=args.iters, threads=args.threads, mode="online",
                      image_size=args.image_size, support="joint", backward=False, schedule=args.schedule,
                      stream_iters=args.stream_iters) if args.checkpoint else None,
-        lk="benchmarks.lk.lk_predictor() defaults", notes=notes,
+        lk="rt_edge.evaluation.lk.lk_predictor() defaults", notes=notes,
         command="python -m benchmarks " + " ".join(sys.argv[1:]),
     )
     out = Path(args.out)
@@ -88,7 +88,7 @@ def run(args) -> int:
 
 def _rt_edge(args):
     """The project's tracker, the checkpoint loaded once for every clip and both legs."""
-    from .trackers import rt_edge_predictor
+    from rt_edge.evaluation.trackers import rt_edge_predictor
 
     # backward=False: every query is on frame 0 of the clip it is tracked in
     return rt_edge_predictor(args.checkpoint, backend="torch", mode="online",
@@ -106,7 +106,8 @@ def register(sub) -> None:
         "the distance from where they come back to where they started (px). No ground truth needed, but it is "
         "a proxy: consistent drift on both legs goes unseen. Reports median, mean, shares under 1/2/4/8 px, "
         "over all points and over points the tracker kept visible in every frame of both legs, per video and "
-        "pooled. Trackers: lk (benchmarks.lk defaults) always, rt_edge with --checkpoint or the default weights.")
+        "pooled. Trackers: lk (rt_edge.evaluation.lk defaults) always, rt_edge with --checkpoint or the default "
+        "weights.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="video files and/or folders (a folder: its video files, by name)")
     p.add_argument("--checkpoint", help="rt_edge weights (default: the package's default weights; rt_edge is skipped "

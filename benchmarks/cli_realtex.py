@@ -19,9 +19,9 @@ def _positive(name: str, *values: int) -> None:
 
 def run(args) -> int:
     from .error_breakdown import format_breakdown, sample_table, summarize
-    from .lk import lk_predictor
+    from rt_edge.evaluation.lk import lk_predictor
     from .realtex import SequenceStream, evaluate
-    from .tapvid import THRESHOLDS, WITHIN
+    from rt_edge.evaluation.tapvid import THRESHOLDS, WITHIN
 
     _positive("--size", *args.size)
     _positive("--sequences", args.sequences)
@@ -92,7 +92,7 @@ def run(args) -> int:
 
 def _rt_edge(args):
     """The project's tracker on these settings, the checkpoint loaded once for every sequence."""
-    from .trackers import rt_edge_predictor
+    from rt_edge.evaluation.trackers import rt_edge_predictor
 
     # backward=False: with query mode "first" no frame before a query is scored
     return rt_edge_predictor(args.checkpoint, backend=args.backend, mode="online",

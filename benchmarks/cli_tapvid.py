@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from rt_edge.default_model import NOT_INSTALLED, shipped
+from rt_edge.evaluation.trackers import SUPPORT_MODES
 
 from .tapvid_data import COORD_CONVENTIONS, DATASETS, QUERY_MODES, load_examples
-from .trackers import SUPPORT_MODES
 
 BACKENDS = ("torch", "onnxruntime")
 TRACKER_MODES = ("online", "offline")
@@ -37,7 +37,7 @@ def _check_args(args) -> None:
 
 def run(args) -> int:
     from .tapvid_eval import evaluate, format_table
-    from .trackers import rt_edge_predictor
+    from rt_edge.evaluation.trackers import rt_edge_predictor
 
     _check_args(args)
     examples = load_examples(args.dataset, args.data, args.mode, limit=args.limit, coords=args.coords)

@@ -7,7 +7,7 @@ two legs disagree. It is a proxy, not an accuracy: a tracker that sticks to the 
 the same way on both legs can score well, and one error can hide another. Points the tracker itself
 marked occluded in some frame of either leg are counted apart (`visible_throughout`).
 
-numpy + OpenCV only (no torch at import): trackers are benchmarks.trackers Predictors.
+numpy + OpenCV only (no torch at import): trackers are rt_edge.evaluation.trackers Predictors.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .trackers import Predictor
+from rt_edge.evaluation.trackers import Predictor
 
 THRESHOLDS_PX = (1, 2, 4, 8)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .tapvid import RASTER, evaluation_mask
+from rt_edge.evaluation.tapvid import RASTER, evaluation_mask
 
 KINDS = ("all", "never occluded", "re-appeared", "near occluder", "near border", "late query")
 NEAR_OCCLUDER_PX = 6.0

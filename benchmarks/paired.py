@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tapvid import SUMMARY
+from rt_edge.evaluation.tapvid import SUMMARY
 
 
 def paired(a: list[dict[str, float]], b: list[dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .trackers import Predictor
+from rt_edge.evaluation.trackers import Predictor
 
 
 def label_predictors(specs: list[str], selections: list[str], verifier: str | None = None,

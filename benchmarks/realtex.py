@@ -34,8 +34,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .tapvid import SUMMARY, WITHIN, raster_metrics
-from .trackers import Predictor
+from rt_edge.evaluation.tapvid import SUMMARY, WITHIN, raster_metrics
+from rt_edge.evaluation.trackers import Predictor
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 _MAX_GRADIENT = 0.25  # bound on |grad d_t|: the fixed-point inverse contracts by this factor per step
@@ -423,7 +423,7 @@ def evaluate(predictors: dict[str, Predictor], sequences: Iterable[Sequence], pr
              ) -> dict[str, dict[str, float]]:
     """Score each predictor on every sequence -> {name: {metric: mean over sequences}}.
 
-    metrics: benchmarks.tapvid.SUMMARY, then WITHIN (the share of visible points within each threshold).
+    metrics: rt_edge.evaluation.tapvid.SUMMARY, then WITHIN (the share of visible points within each threshold).
 
     sequences: a list or a SequenceStream (generated while scoring); progress: a tqdm bar on
     stderr; timings: if given, filled with each predictor's mean seconds per sequence;

@@ -9,7 +9,7 @@ Published layouts (tapnet's tapvid README and readers; CoTracker's for RoboTAP's
 In every example "video" is (T, H, W, 3) uint8 RGB or T encoded JPEG frames (both are handled for
 every dataset), "points" (N, T, 2) (x, y) normalised to [0, 1] of the frame, "occluded" (N, T) bool.
 
-Examples are what `benchmarks.tapvid.compute_metrics` needs (batch of one):
+Examples are what `rt_edge.evaluation.tapvid.compute_metrics` needs (batch of one):
 query_points (1, Q, 3) rows (t, y, x), target_points (1, Q, T, 2) (x, y), occluded (1, Q, T), all on
 the 256x256 raster, plus video (T, 256, 256, 3) uint8 and name.
 

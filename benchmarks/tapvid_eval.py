@@ -1,7 +1,7 @@
 """Evaluating a Predictor on TAP-Vid examples: per-video metrics and the benchmark mean (numpy only).
 
 The predictor sees each example's 256x256 video and its queries as (t, x, y) raster pixels;
-its tracks are scored on the same raster by `benchmarks.tapvid.compute_metrics`.
+its tracks are scored on the same raster by `rt_edge.evaluation.tapvid.compute_metrics`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .tapvid import compute_metrics
-from .trackers import Predictor
+from rt_edge.evaluation.tapvid import compute_metrics
+from rt_edge.evaluation.trackers import Predictor
 
 # Table columns: metric key -> short name (the papers' AJ, <delta^x_avg, OA).
 HEADLINE = {"average_jaccard": "AJ", "average_pts_within_thresh": "delta_avg", "occlusion_accuracy": "OA"}

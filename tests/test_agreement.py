@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.__main__ import main as benchmarks_main
 from benchmarks.agreement import evaluate, score_against
-from benchmarks.tapvid import SUMMARY, WITHIN
+from rt_edge.evaluation.tapvid import SUMMARY, WITHIN
 from rt_edge.model import CoTracker3
 from rt_edge.video import VideoWriter, read_frames
 from training import checkpoints

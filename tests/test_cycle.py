@@ -13,8 +13,8 @@ import torch
 
 from benchmarks.__main__ import main
 from benchmarks.cycle import cycle_errors, grid_queries, summarize
-from benchmarks.lk import lk_predictor, track_lk
 import rt_edge.default_model as default_model
+from rt_edge.evaluation.lk import lk_predictor, track_lk
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from benchmarks.error_breakdown import KINDS, NEAR_OCCLUDER_PX, format_breakdown, sample_table, summarize
-from benchmarks.lk import track_lk
 from benchmarks.realtex import generate, score
+from rt_edge.evaluation.lk import track_lk
 from rt_edge.video import sample_clip_path
 
 T, H, W = 5, 64, 64  # raster 256: one video px is 4 raster px

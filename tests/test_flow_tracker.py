@@ -1,4 +1,4 @@
-"""benchmarks.flow_tracker against motion known in closed form (warpAffine translations)."""
+"""rt_edge.evaluation.flow_tracker against motion known in closed form (warpAffine translations)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.flow_tracker import flow_predictor, track_flow
+from rt_edge.evaluation.flow_tracker import flow_predictor, track_flow
 from training.teachers import load_teacher, parse_spec
 
 STEP = np.array([1.3, -0.7])  # px per frame

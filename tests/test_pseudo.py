@@ -332,7 +332,7 @@ def test_torchrun_shards_cache_labelling_and_ends_with_identical_weights(videos,
 
     plugin = tmp_path / "rank_teacher.py"  # a registered teacher that records which rank ran it
     plugin.write_text(
-        "import os\nfrom pathlib import Path\nfrom benchmarks.lk import lk_predictor\n"
+        "import os\nfrom pathlib import Path\nfrom rt_edge.evaluation.lk import lk_predictor\n"
         "from training.teachers import register_teacher\n_lk = lk_predictor()\n"
         "def _run(video, queries):\n"
         f"    with open(Path({str(tmp_path)!r}) / ('calls_rank' + os.environ['RANK']), 'a') as f:\n"

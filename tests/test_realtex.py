@@ -1,4 +1,4 @@
-"""benchmarks.realtex (ground truth checked independently of its own maths), benchmarks.lk and the CLI."""
+"""benchmarks.realtex (ground truth checked independently of its own maths), rt_edge.evaluation.lk and the CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import torch
 
 from benchmarks.__main__ import main as benchmarks_main
 from benchmarks.error_breakdown import KINDS
-from benchmarks.lk import lk_predictor, track_lk
 from benchmarks.realtex import (
     Motion,
     evaluate,
@@ -22,8 +21,9 @@ from benchmarks.realtex import (
     prepare_texture,
     score,
 )
-from benchmarks.tapvid import SUMMARY, WITHIN
 import rt_edge.default_model as default_model
+from rt_edge.evaluation.lk import lk_predictor, track_lk
+from rt_edge.evaluation.tapvid import SUMMARY, WITHIN
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 
@@ -282,6 +282,6 @@ def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt, capsys, monkey
 
 
 def test_lk_and_generator_do_not_import_torch():
-    code = "import sys, benchmarks.lk, benchmarks.realtex; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, rt_edge.evaluation.lk, benchmarks.realtex; assert 'torch' not in sys.modules, 'torch imported'"
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -76,7 +76,7 @@ def test_card_scores_are_the_results_files_and_clear_the_bar(packaged):
 def test_default_tracker_follows_the_shipped_clip_like_lk():
     """On the shipped clip (the camera pans: LK moves 58 of 60 grid points by more than 3 px in 24
     frames) the default model stays within a pixel or two of LK where LK's forward-backward check holds."""
-    from benchmarks.lk import track_lk
+    from rt_edge.evaluation.lk import track_lk
 
     video = read_frames(sample_clip_path())[:24]  # (T, H, W, 3)
     H, W = video.shape[1:3]

@@ -1,11 +1,11 @@
-"""benchmarks.tapvid.compute_metrics against the benchmark's own reference outputs."""
+"""rt_edge.evaluation.tapvid.compute_metrics against the benchmark's own reference outputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from benchmarks.tapvid import compute_metrics
+from rt_edge.evaluation.tapvid import compute_metrics
 
 from .conftest import CONFORMANCE, require
 

@@ -1,4 +1,4 @@
-"""benchmarks.trackers.rt_edge_predictor: a torch checkpoint path is loaded once, not per clip."""
+"""rt_edge.evaluation.trackers.rt_edge_predictor: a torch checkpoint path is loaded once, not per clip."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 import rt_edge.model
-from benchmarks.trackers import rt_edge_predictor
+from rt_edge.evaluation.trackers import rt_edge_predictor
 from rt_edge.model import CoTracker3
 from training import checkpoints
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from benchmarks.tapvid import SUMMARY, raster_metrics
+from rt_edge.evaluation.tapvid import SUMMARY, raster_metrics
 from rt_edge.model import CoTracker3
 from rt_edge.tracks import VISIBILITY_THRESHOLD
 

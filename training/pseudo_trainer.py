@@ -11,7 +11,7 @@ queried with SIFT (training.sift_queries); with --augment each labelled clip is 
 and/or reversed in time at random (training.clip_augment), labels exactly with it. Labels
 (training.pseudo_labels) are either made on the fly, per batch (random selection: one teacher drawn
 per batch and only it runs), or read from a cache built once before training, each rank labelling
-the videos rank::world; teachers run on the CPU (the rt_edge_predictor of the benchmarks has no
+the videos rank::world; teachers run on the CPU (rt_edge.evaluation.trackers.rt_edge_predictor has no
 device option).
 
 As in the supervised trainer, the batch of every (step, rank) is a pure function of (seed, step,

@@ -1,9 +1,9 @@
 """Pseudo-label teachers: frozen trackers behind one interface, chosen by a SPEC string.
 
 A teacher is a callable (video (T, H, W, 3) uint8 RGB, queries (N, 3) rows (t, x, y) px) ->
-(tracks (N, T, 2) float32 (x, y) px, occluded (N, T) bool), the benchmarks' Predictor, defined on
-every frame (before the query frame too). Teachers are never trained: checkpoints are loaded once,
-put in eval mode with requires_grad off, and run without gradients.
+(tracks (N, T, 2) float32 (x, y) px, occluded (N, T) bool), an rt_edge.evaluation.trackers
+Predictor, defined on every frame (before the query frame too). Teachers are never trained:
+checkpoints are loaded once, put in eval mode with requires_grad off, and run without gradients.
 
 SPEC forms (fields separated by ':'; options as comma-separated key=value):
   ckpt:PATH[:online|offline][:OPTS]   a project checkpoint (torch backend), online by default;
@@ -13,7 +13,7 @@ SPEC forms (fields separated by ':'; options as comma-separated key=value):
                                       OPTS: support, backward
   trt:DIR[:OPTS]                      the same directory with TensorRT plans (needs tensorrt)
   lk[:OPTS]                           OpenCV pyramidal Lucas-Kanade; OPTS: win=21, levels=3, fb=1.0
-  flow[:OPTS]                         chained dense optical flow (benchmarks.flow_tracker);
+  flow[:OPTS]                         chained dense optical flow (rt_edge.evaluation.flow_tracker);
                                       OPTS: method=dis|farneback, fb=1.0
   NAME                                a callable registered with register_teacher(NAME, fn)
 backward=1 (the default) also tracks each point before its query frame, so labels exist on every
@@ -141,7 +141,7 @@ def _checked(spec: str, fn: Teacher) -> Teacher:
 
 
 def _model_teacher(kind: str, path: str, opts: dict) -> Teacher:
-    from benchmarks.trackers import rt_edge_predictor
+    from rt_edge.evaluation.trackers import rt_edge_predictor
 
     src = Path(path)
     common = dict(support=opts.get("support", "joint"), backward=opts.get("backward", True))
@@ -165,12 +165,12 @@ def load_teacher(spec: str) -> Teacher:
     if kind in _REGISTRY and kind not in BUILTIN:
         return _checked(spec, _REGISTRY[kind])
     if kind == "lk":
-        from benchmarks.lk import lk_predictor
+        from rt_edge.evaluation.lk import lk_predictor
 
         return _checked(spec, lk_predictor(win_size=opts.get("win", 21), levels=opts.get("levels", 3),
                                            fb_threshold=opts.get("fb", 1.0)))
     if kind == "flow":
-        from benchmarks.flow_tracker import flow_predictor
+        from rt_edge.evaluation.flow_tracker import flow_predictor
 
         return _checked(spec, flow_predictor(method=opts.get("method", "dis"), fb_threshold=opts.get("fb", 1.0)))
     return _checked(spec, _model_teacher(kind, path, opts))

@@ -1,4 +1,5 @@
-"""Trackers as the benchmarks see them: one function from a clip and its queries to tracks.
+"""Trackers as benchmarks and pseudo-label teachers see them: one function from a clip and its queries
+to tracks.
 
 A Predictor takes video (T, H, W, 3) uint8 RGB and queries (N, 3) rows (t, x, y) in that video's
 pixels and returns tracks (N, T, 2) as (x, y) pixels and occluded (N, T) bool. Every frame must

@@ -1,17 +1,17 @@
 """Point tracking by chaining dense optical flow (OpenCV DIS or Farneback): a second classical teacher.
 
-numpy + OpenCV only. Flow is computed once per pair of consecutive frames, both ways (t -> t+1 and
-t+1 -> t). A point moves from frame to frame by the flow sampled (bilinearly) at its position, forward
-from its query frame to the end and backward to frame 0. A step is flagged occluded when the flow
-is not consistent both ways (|f_fwd(x) + f_bwd(x + f_fwd(x))| > fb_threshold px) or the point leaves
-the image. Unlike `benchmarks.lk`, a flagged point keeps moving with the flow (no re-acquisition):
-its failures differ from LK's (drift through occluders rather than freezing), which is what makes
-several teachers worth choosing between.
+numpy + OpenCV only (cv2 is imported when tracking, so importing this module needs neither cv2 nor
+torch). Flow is computed once per pair of consecutive frames, both ways (t -> t+1 and t+1 -> t). A
+point moves from frame to frame by the flow sampled (bilinearly) at its position, forward from its
+query frame to the end and backward to frame 0. A step is flagged occluded when the flow is not
+consistent both ways (|f_fwd(x) + f_bwd(x + f_fwd(x))| > fb_threshold px) or the point leaves the
+image. Unlike `rt_edge.evaluation.lk`, a flagged point keeps moving with the flow (no
+re-acquisition): its failures differ from LK's (drift through occluders rather than freezing), which
+is what makes several teachers worth choosing between.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .lk import _check_inputs, both_ways
@@ -26,6 +26,8 @@ def _check_options(method: str, fb_threshold: float) -> None:
 
 
 def _flow_fn(method: str):
+    import cv2
+
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         return lambda a, b: dis.calc(a, b, None)
@@ -34,6 +36,8 @@ def _flow_fn(method: str):
 
 def _sample(flow: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """flow (H, W, 2) at xy (N, 2) px, bilinear with the border replicated -> (N, 2)."""
+    import cv2
+
     m = xy.astype(np.float32).reshape(-1, 1, 2)
     out = cv2.remap(flow, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(-1, 2).astype(np.float64)
@@ -63,6 +67,8 @@ def track_flow(video: np.ndarray, queries: np.ndarray, method: str = "dis", fb_t
 
     Returns tracks (N, T, 2) (x, y) px float32 and occluded (N, T) bool; see the module docstring.
     """
+    import cv2
+
     _check_options(method, fb_threshold)
     video, queries = _check_inputs(video, queries)
     T, hw = len(video), video.shape[1:3]

@@ -1,10 +1,11 @@
 """Pyramidal Lucas-Kanade point tracking (OpenCV) as a benchmark baseline and pseudo-label teacher.
 
-numpy + OpenCV only. Each point is tracked frame to frame on grayscale frames, forward from its
-query frame to the end and backward from it to frame 0. Every step is checked forward-backward:
-the new position is tracked back to the frame it came from, and the step is accepted only when
-both LK calls report status 1, it lands inside the image, and the round trip returns within
-`fb_threshold` px of where it started.
+numpy + OpenCV only (cv2 is imported when tracking, so importing this module needs neither cv2 nor
+torch). Each point is tracked frame to frame on grayscale frames, forward from its query frame to
+the end and backward from it to frame 0. Every step is checked forward-backward: the new position
+is tracked back to the frame it came from, and the step is accepted only when both LK calls report
+status 1, it lands inside the image, and the round trip returns within `fb_threshold` px of where
+it started.
 
 A rejected step marks the point occluded in that frame. A lost point keeps its last accepted
 position (that is what is returned while it is lost) and its last accepted frame as the
@@ -16,7 +17,6 @@ within the pyramid's reach (about win_size * 2**levels / 2 px) of where it was l
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .trackers import Predictor
@@ -38,6 +38,8 @@ def _check_inputs(video: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, n
 def _track_one_way(gray: list[np.ndarray], xy0: np.ndarray, lk: dict, fb_threshold: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Track xy0 (N, 2) from gray[0] through gray[1:] -> xy (T', N, 2), occluded (T', N)."""
+    import cv2
+
     n, h, w = len(xy0), *gray[0].shape
     pos = xy0.astype(np.float32).copy()  # last accepted position
     ref = np.zeros(n, np.int64)  # frame of the last accepted position
@@ -75,6 +77,8 @@ def track_lk(video: np.ndarray, queries: np.ndarray, win_size: int = 21, levels:
     """
     if win_size < 3 or levels < 0 or not fb_threshold > 0:
         raise ValueError(f"need win_size >= 3, levels >= 0, fb_threshold > 0; got {win_size}, {levels}, {fb_threshold}")
+    import cv2
+
     video, queries = _check_inputs(video, queries)
     T = len(video)
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in video]
