@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from rt_edge.default_model import NOT_INSTALLED, shipped
-from rt_edge.schedule_args import add_schedule_args
+from rt_edge.schedule_args import add_schedule_args, stream_kwargs
 
 NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NOT_INSTALLED}"
 
@@ -75,7 +75,7 @@ def run(args) -> int:
         resize="cv2.INTER_AREA",
         rt_edge=dict(checkpoint=str(args.checkpoint), iters=args.iters, threads=args.threads, mode="online",
                      image_size=args.image_size, support="joint", backward=False, schedule=args.schedule,
-                     stream_iters=args.stream_iters) if args.checkpoint else None,
+                     **stream_kwargs(args)) if args.checkpoint else None,
         lk="rt_edge.evaluation.lk.lk_predictor() defaults", notes=notes,
         command="python -m benchmarks " + " ".join(sys.argv[1:]),
     )
@@ -94,7 +94,7 @@ def _rt_edge(args):
     return rt_edge_predictor(args.checkpoint, backend="torch", mode="online",
                              image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
                              backward=False, threads=args.threads, schedule=args.schedule,
-                             stream_iters=args.stream_iters)
+                             **stream_kwargs(args))
 
 
 def register(sub) -> None:

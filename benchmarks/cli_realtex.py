@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rt_edge.default_model import NOT_INSTALLED, shipped
-from rt_edge.schedule_args import add_schedule_args
+from rt_edge.schedule_args import add_schedule_args, stream_kwargs
 
 NO_CHECKPOINT = f"rt_edge skipped: no --checkpoint given and {NOT_INSTALLED}"
 
@@ -79,7 +79,7 @@ def run(args) -> int:
         selections=args.selections if args.teachers else None, verifier=args.verifier, query_mode="first", raster=256,
         rt_edge=dict(checkpoint=str(args.checkpoint), backend=args.backend, iters=args.iters,
                      image_size=args.image_size, support=args.support, schedule=args.schedule,
-                     stream_iters=args.stream_iters) if args.checkpoint else None,
+                     **stream_kwargs(args)) if args.checkpoint else None,
         lk=dict(win_size=args.lk_win, levels=args.lk_levels, fb_threshold=args.lk_fb), notes=notes,
     )
     result = {"_settings": settings, "_per_sequence": per_sequence, **breakdown, **scores}
@@ -98,7 +98,7 @@ def _rt_edge(args):
     return rt_edge_predictor(args.checkpoint, backend=args.backend, mode="online",
                              image_size=tuple(args.image_size) if args.image_size else None, iters=args.iters,
                              support=args.support, backward=False, threads=args.threads,
-                             schedule=args.schedule, stream_iters=args.stream_iters)
+                             schedule=args.schedule, **stream_kwargs(args))
 
 
 def register(sub) -> None:

@@ -41,7 +41,7 @@ def run(args) -> int:
     from rt_edge import OnlineTracker
     from rt_edge.backends import load_executor
     from rt_edge.backends.onnxruntime_backend import OrtExecutor
-    from rt_edge.session import set_stream_iters
+    from rt_edge.session import configure_stream
     from rt_edge.context import grid_points
     from rt_edge.default_model import default_checkpoint
 
@@ -65,9 +65,8 @@ def run(args) -> int:
             for d, name in zip(dirs, names):
                 executors[backend if len(dirs) == 1 else f"{backend}[{name}]"] = OrtExecutor(d, threads=args.threads)
     ex = next(iter(executors.values()))
-    if args.stream_iters:
-        for e in executors.values():
-            set_stream_iters(e, args.stream_iters)
+    for e in executors.values():
+        configure_stream(e, args.stream_iters, args.stream_refine)
     size = ex.image_size
     if any(e.image_size != size for e in executors.values()):
         raise ValueError(f"the backends run different image sizes: {[e.image_size for e in executors.values()]}")
@@ -95,7 +94,8 @@ def run(args) -> int:
     out = {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "commit": commit,
            "environment": environment("cpu"), "checkpoint": str(ckpt),
            "backends": {b: (str(getattr(e, "dir", ckpt))) for b, e in executors.items()}, "image_size": list(size), "points": args.points,
-           "iters": args.iters, "stream_iters": ex.stream_iters, "frames": args.frames, "clip_frames": clip_len,
+           "iters": args.iters, "frames": args.frames, "clip_frames": clip_len,
+           "stream": {b: {"stream_iters": e.stream_iters, "stream_refine": e.stream_refine} for b, e in executors.items()},
            "repeats": args.repeats, "skipped_pushes": skip, "schedules": res}
     for s, r in res.items():
         print(f"{s:>17}: mean {r['mean_ms']:8.1f} ms  p50 {r['p50_ms']:8.1f}  p99 {r['p99_ms']:8.1f}  "

@@ -26,7 +26,8 @@ def _onnx(args) -> int:
     checkpoint = args.checkpoint or default_checkpoint()
     meta = export_onnx(checkpoint, args.out, image_size=args.image_size, iters=args.iters,
                        max_points=args.max_points, opset=args.opset, fp16=args.fp16,
-                       corr4d_plugin=args.corr4d_plugin)
+                       corr4d_plugin=args.corr4d_plugin, stream_iters=args.stream_iters,
+                       stream_refine=args.stream_refine)
     if args.ort_fuse:
         from .ort_fuse import fuse_export
 
@@ -132,6 +133,10 @@ def main(argv=None) -> int:
                    help="default: the weights' own input size (384 384 for the default weights, 384 512 for "
                    "published-size ones)")
     o.add_argument("--iters", type=int, default=6, help="refinement iterations baked into the graph (default 6)")
+    o.add_argument("--stream-iters", type=int, metavar="K",
+                   help="frame_step's update iterations per push (the stream schedule; default: the model config's)")
+    o.add_argument("--stream-refine", type=int, metavar="R",
+                   help="frames frame_step refines per push, the newest returned (default: the model config's)")
     o.add_argument("--max-points", type=int, default=1024, help="most points (user + context) a window may hold")
     o.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 16 for GridSample; default 17)")
     o.add_argument("--fp16", action="store_true",

@@ -5,10 +5,10 @@ Batch is 1 and dropped from every interface (a robot tracks one stream per sessi
   query:        fmap_0..fmap_{L-1} of one frame, xy (K, 2) -> query_feats (K, L, k, k, C)
   window_step:  fmap_l (S, C, h_l, w_l) per level, coords (S, N, 2), vis (S, N), conf (S, N),
                 query_feats (N, L, k, k, C), active (N,) -> coords, vis, conf after `iters`
-  frame_step:   fmap_0..fmap_{L-1} of the newest frame, past_corr (S-1, N, L*corr_dim), coords (S, N, 2),
-                vis (S, N), conf (S, N), query_feats (N, L, k, k, C), fresh (N,) 1.0 for points without
-                history -> the newest frame's coords (N, 2), vis (N,), conf (N,) after `iters`, and the next
-                past_corr (S-1, N, L*corr_dim) (the stream schedule)
+  frame_step:   fmaps_l (R, C, h_l, w_l) of the newest R = stream_refine frames, past_corr (S-1, N, L*corr_dim),
+                coords (S, N, 2), vis (S, N), conf (S, N), query_feats (N, L, k, k, C), fresh (N,) 1.0 for
+                points without history -> those R frames' coords (R, N, 2), vis (R, N), conf (R, N) after
+                `iters`, and the next past_corr (S-1, N, L*corr_dim) (the stream schedule)
 """
 
 from __future__ import annotations
@@ -60,6 +60,6 @@ class WindowStepGraph(_StepGraph):
 class FrameStepGraph(_StepGraph):
     def forward(self, *args: torch.Tensor):
         *levels, past_corr, coords, vis, conf, query_feats, fresh = args
-        c, v, f, hist = self.model.frame_step([lvl[None, None] for lvl in levels], past_corr[None], coords[None],
+        c, v, f, hist = self.model.frame_step([lvl[None] for lvl in levels], past_corr[None], coords[None],
                                               vis[None], conf[None], query_feats[None], fresh[None] > 0.5, self.iters)
         return c[-1][0], v[-1][0], f[-1][0], hist[0]

@@ -36,10 +36,12 @@ def _shapes(args: tuple, names: list[str], dynamic: dict[str, dict[int, str]]) -
 
 
 def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, iters: int = 6,
-                max_points: int = 1024, opset: int = 17, fp16: bool = False, corr4d_plugin: bool = False) -> dict:
+                max_points: int = 1024, opset: int = 17, fp16: bool = False, corr4d_plugin: bool = False,
+                stream_iters: int | None = None, stream_refine: int | None = None) -> dict:
     """Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx, DIR/frame_step.onnx (the stream
-    schedule, cfg.stream_iters iterations) and DIR/meta.json; returns the meta.
+    schedule: cfg.stream_iters iterations over the newest cfg.stream_refine frames) and DIR/meta.json; returns the meta.
 
+    stream_iters, stream_refine: frame_step's iterations and refined frames (None: the model config's).
     fp16: the graphs compute in float16 (inputs and outputs stay float32); see export.fp16.
     corr4d_plugin: window_step's correlations become rt_edge::Corr4D nodes for the TensorRT plugin (see
     export.corr4d_onnx); such graphs do not run on onnxruntime.
@@ -50,11 +52,12 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
         raise ValueError(f"iters and max_points must be positive, got {iters}, {max_points}")
     model = checkpoint if isinstance(checkpoint, CoTracker3) else load_checkpoint(checkpoint)
     model = model.eval().float()
-    cfg = model.cfg
+    cfg = model.cfg.replace(**{k: v for k, v in (("stream_iters", stream_iters), ("stream_refine", stream_refine))
+                               if v is not None})  # validated by ModelConfig
     H, W = check_image_size(image_size, cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    L, S, k, C = cfg.corr_levels, cfg.window_len, cfg.corr_window, cfg.latent_dim
+    L, S, k, C, R = cfg.corr_levels, cfg.window_len, cfg.corr_window, cfg.latent_dim, cfg.stream_refine
     N = 5  # example count for tracing; the points axis is dynamic
     g = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, H, W, generator=g) * 255
@@ -80,13 +83,13 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
         ),
         "frame_step": (
             FrameStepGraph(model, cfg.stream_iters),
-            (*fmaps, torch.randn(S - 1, N, L * cfg.corr_dim, generator=g), coords, zeros, zeros, qf,
-             (torch.arange(N) % 2).float()),
-            levels + ["past_corr", "coords", "vis", "conf", "query_feats", "fresh"],
+            (*(f[-R:] for f in win_fmaps), torch.randn(S - 1, N, L * cfg.corr_dim, generator=g), coords, zeros,
+             zeros, qf, (torch.arange(N) % 2).float()),
+            [f"fmaps_{i}" for i in range(L)] + ["past_corr", "coords", "vis", "conf", "query_feats", "fresh"],
             ["coords_out", "vis_out", "conf_out", "past_corr_out"],
             {"past_corr": {1: "points"}, "coords": {1: "points"}, "vis": {1: "points"}, "conf": {1: "points"},
-             "query_feats": {0: "points"}, "fresh": {0: "points"}, "coords_out": {0: "points"},
-             "vis_out": {0: "points"}, "conf_out": {0: "points"}, "past_corr_out": {1: "points"}},
+             "query_feats": {0: "points"}, "fresh": {0: "points"}, "coords_out": {1: "points"},
+             "vis_out": {1: "points"}, "conf_out": {1: "points"}, "past_corr_out": {1: "points"}},
         ),
     }
     meta_graphs = {}
@@ -105,7 +108,8 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     meta = {
         "format": FORMAT, "rt_edge_version": rt_edge.__version__, "torch_version": torch.__version__,
         "config": cfg.to_dict(), "image_size": [H, W], "window_len": S, "window_step": cfg.window_step,
-        "iters": iters, "stream_iters": cfg.stream_iters, "opset": opset, "max_points": max_points, "fp16": fp16, "corr4d_plugin": corr4d_plugin,
+        "iters": iters, "stream_iters": cfg.stream_iters,
+        "stream_refine": R, "opset": opset, "max_points": max_points, "fp16": fp16, "corr4d_plugin": corr4d_plugin,
         "checkpoint_sha256": src_hash, "graphs": meta_graphs,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")

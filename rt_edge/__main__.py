@@ -66,9 +66,13 @@ def _info(args: argparse.Namespace) -> int:
             f"{c.window_step / 1e12:6.3f} TFLOP/window | re-encoding a whole window (reference loop) adds "
             f"{reenc / 1e12:.2f} TFLOP"
         )
+        per_frame = c.per_frame(cfg.window_step)
+        print(f"         per frame: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP" for k, v in per_frame.items())
+              + f" (stream: {cfg.stream_iters} iterations over {cfg.stream_refine} frames)")
         report["cost"].append(
             {"points": n, "encoder_flops_per_frame": c.encoder_per_frame, "window_step_flops": c.window_step,
-             "window_step_flops_by_op": c.window_step_by_op}
+             "window_step_flops_by_op": c.window_step_by_op, "frame_step_flops": c.frame_step,
+             "flops_per_frame": per_frame}
         )
     if args.time:
         report["timing"] = []

@@ -47,17 +47,17 @@ def _as_queries(queries: Any, grid_size: int | None, hw: tuple[int, int], T: int
 def track_video(video: Any, queries: Any = None, grid_size: int | None = None, mode: str = "online",
                 backward: bool = False, checkpoint: Any = None, backend: str = "auto", device: str = "cpu",
                 image_size=None, iters: int = 6, context_points: bool = True, low_latency: bool = False,
-                visibility_threshold: float = VISIBILITY_THRESHOLD,
+                visibility_threshold: float | None = None,
                 progress: Callable[[int, int], None] | None = None, schedule: str = "published",
-                stream_iters: int | None = None) -> Tracks:
+                stream_iters: int | None = None, stream_refine: int | None = None) -> Tracks:
     """Track points through a whole clip.
 
     video: (T, H, W, 3) uint8 RGB or a path; queries (N, 3) rows (t, x, y) in video pixels,
     or grid_size for a grid on frame 0. mode "online" runs the streaming runtime (the
     published sliding windows); "offline" runs one window over the clip (use an offline
     checkpoint). schedule (online): "published", "stream" or "window-per-frame" (see
-    OnlineTracker); stream_iters: the stream schedule's iterations per frame (torch; None: the
-    config's). backward=True also tracks each point before its query frame, on the
+    OnlineTracker); stream_iters, stream_refine: the stream schedule's iterations and refined frames
+    per push (torch; None: the config's). backward=True also tracks each point before its query frame, on the
     reversed clip. Returns Tracks for all T frames, ids 0..N-1 in query order.
     """
     if mode not in MODES:
@@ -68,7 +68,7 @@ def track_video(video: Any, queries: Any = None, grid_size: int | None = None, m
     run = _online if mode == "online" else _offline
     kw = dict(checkpoint=checkpoint, backend=backend, device=device, image_size=image_size, iters=iters,
               context_points=context_points, low_latency=low_latency, visibility_threshold=visibility_threshold,
-              schedule=schedule, stream_iters=stream_iters)
+              schedule=schedule, stream_iters=stream_iters, stream_refine=stream_refine)
     fwd = run(frames, q, progress=progress, **kw)
     if not backward:
         return fwd
@@ -84,11 +84,11 @@ def track_video(video: Any, queries: Any = None, grid_size: int | None = None, m
 
 
 def _online(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, image_size, iters, context_points,
-            low_latency, visibility_threshold, progress, schedule, stream_iters) -> Tracks:
+            low_latency, visibility_threshold, progress, schedule, stream_iters, stream_refine) -> Tracks:
     tracker = OnlineTracker.load(checkpoint, backend=backend, device=device, image_size=image_size,
                                  low_latency=low_latency, iters=iters, context_points=context_points,
                                  visibility_threshold=visibility_threshold, schedule=schedule,
-                                 stream_iters=stream_iters)
+                                 stream_iters=stream_iters, stream_refine=stream_refine)
     ids = np.empty(len(q), np.int64)
     for t in np.unique(q[:, 0]).astype(int):
         sel = q[:, 0] == t
@@ -106,7 +106,7 @@ def _online(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, imag
 
 
 def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, image_size, iters, context_points,
-             low_latency, visibility_threshold, progress, schedule, stream_iters) -> Tracks:
+             low_latency, visibility_threshold, progress, schedule, stream_iters, stream_refine) -> Tracks:
     if schedule != "published" or low_latency:
         raise ValueError(f"offline mode runs one window over the clip; schedule={schedule!r} is for mode='online'")
     if backend not in ("torch", "auto"):
@@ -147,5 +147,6 @@ def _offline(frames: np.ndarray, q: np.ndarray, checkpoint, backend, device, ima
     conf = conf[0, :, :N].cpu().numpy()
     before = np.arange(T)[:, None] < q[None, :, 0]  # undefined before the query, as online
     coords[before], vis[before], conf[before] = np.nan, 0.0, 0.0
-    return Tracks(np.arange(T), np.arange(N), coords.astype(np.float32), vis * conf > visibility_threshold,
+    threshold = VISIBILITY_THRESHOLD if visibility_threshold is None else visibility_threshold
+    return Tracks(np.arange(T), np.arange(N), coords.astype(np.float32), vis * conf > threshold,
                   vis.astype(np.float32), conf.astype(np.float32))

@@ -9,8 +9,8 @@ from collections import deque
 
 import numpy as np
 
-from .schedule_args import add_schedule_args
-from .tracks import VISIBILITY_THRESHOLD
+from .schedule_args import add_schedule_args, stream_kwargs
+from .session import VISIBILITY_THRESHOLDS
 
 
 class Progress:
@@ -71,8 +71,9 @@ def add_parser(sub) -> None:
     p.add_argument("--low-latency", action="store_true", help="same as --schedule window-per-frame")
     add_schedule_args(p)
     p.add_argument("--no-context", action="store_true", help="do not add context (support) points")
-    p.add_argument("--threshold", type=float, default=VISIBILITY_THRESHOLD,
-                   help=f"visible when vis x conf > this (default: {VISIBILITY_THRESHOLD})")
+    p.add_argument("--threshold", type=float,
+                   help="visible when vis x conf > this (default: the schedule's: "
+                        + ", ".join(f"{k} {v}" for k, v in VISIBILITY_THRESHOLDS.items()) + ")")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.set_defaults(func=run)
 
@@ -113,12 +114,12 @@ def run(args: argparse.Namespace) -> int:
     with source:
         queries = _queries(args, source.frame_size)
         backend, why = choose_backend(args.checkpoint, args.backend, image_size=args.image_size, iters=args.iters,
-                                      stream_iters=args.stream_iters, device=args.device)
+                                      **stream_kwargs(args), device=args.device)
         print(f"backend: {backend} ({why})", file=sys.stderr)
         tracker = OnlineTracker.load(args.checkpoint, backend=backend, device=args.device,
                                      image_size=args.image_size, low_latency=args.low_latency, iters=args.iters,
                                      context_points=not args.no_context, visibility_threshold=args.threshold,
-                                     schedule=args.schedule, stream_iters=args.stream_iters)
+                                     schedule=args.schedule, **stream_kwargs(args))
         for t, xy in queries:
             tracker.add_queries(xy, frame=t)
         total = source.num_frames if args.max_frames is None else min(args.max_frames, source.num_frames or 10**12)

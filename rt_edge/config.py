@@ -35,8 +35,11 @@ class ModelConfig:
     corr_hidden: int = 384  # corr_mlp hidden width
     corr_dim: int = 256  # corr_mlp output per level
     posenc_degrees: int = 10  # Fourier degrees 0..posenc_degrees-1 of the displacements
-    # update iterations per frame in the stream schedule (frame_step; measured in docs/streaming.md)
-    stream_iters: int = 1
+    # the stream schedule (frame_step): update iterations per push, and how many of the newest frames each
+    # push refines (the newest is returned; the others improve the history later frames are tracked
+    # against). Chosen by measurement: docs/streaming.md.
+    stream_iters: int = 2
+    stream_refine: int = 2
     # (H, W) frames are resized to when the caller names no size; None: model_resolution. A model
     # trained small can run best larger (the shipped default model), without changing its displacement scale.
     default_image_size: tuple[int, int] | None = None
@@ -59,6 +62,7 @@ class ModelConfig:
             "hidden_size": self.hidden_size % self.num_heads == 0,
             "time_depth": self.time_depth >= 1,
             "stream_iters": self.stream_iters >= 1,
+            "stream_refine": 1 <= self.stream_refine < self.window_len,
             "space_depth": 0 <= self.space_depth <= self.time_depth
             and (self.space_depth == 0 or self.time_depth % self.space_depth == 0),
         }

@@ -31,6 +31,10 @@ from .tracks import VISIBILITY_THRESHOLD, Tracks
 
 USER, GLOBAL, LOCAL = "user", "global", "local"
 SCHEDULES = ("published", "stream", "window-per-frame")
+# visible when visibility * confidence > this, by schedule: the published online predictor's rule, except
+# for stream, whose newest frame (no later frames seen) is less confident: its threshold was chosen on the
+# calibration clips, not the held-out ones (docs/streaming.md)
+VISIBILITY_THRESHOLDS = {"published": VISIBILITY_THRESHOLD, "stream": 0.4, "window-per-frame": VISIBILITY_THRESHOLD}
 # the stream schedule starts a tracked point's new frame where its last two final frames point
 # ("velocity") or at its last final position ("last"); chosen by measurement (docs/streaming.md)
 STREAM_INITS = ("velocity", "last")
@@ -65,21 +69,28 @@ class _History:
     coords: np.ndarray  # (S-1, N, 2) model pixels
     vis: np.ndarray  # (S-1, N) logits
     conf: np.ndarray  # (S-1, N) logits
-    corr: Any  # (S-1, N, L * corr_dim) correlation embeddings, in the executor's arrays
+    corr: Any  # (S-1, N, L * corr_dim) correlation embeddings at those positions, in the executor's arrays
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def set_stream_iters(executor: Executor, iters: int) -> None:
-    """Run the stream schedule's frame_step with `iters` iterations (the torch executor; exports fix theirs)."""
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"stream_iters must be a positive int, got {iters!r}")
-    if executor.name != "torch" and getattr(executor, "stream_iters", None) != iters:
-        raise ValueError(f"this {executor.name} export runs frame_step with {getattr(executor, 'stream_iters', None)} "
-                         f"iterations, not {iters}; re-export with ModelConfig.stream_iters={iters}")
-    executor.stream_iters = iters
+def configure_stream(executor: Executor, iters: int | None = None, refine: int | None = None) -> None:
+    """Run the stream schedule's frame_step with `iters` iterations over the newest `refine` frames (the
+    torch executor; an export fixes both at export time). None keeps the executor's value."""
+    for name, value in (("stream_iters", iters), ("stream_refine", refine)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if name == "stream_refine" and value >= executor.cfg.window_len:
+            raise ValueError(f"stream_refine must be below the window length {executor.cfg.window_len}, got {value}")
+        have = getattr(executor, name, None)
+        if executor.name != "torch" and have != value:
+            raise ValueError(f"this {executor.name} export runs frame_step with {name}={have}, not {value}; "
+                             f"re-export with python -m export onnx --{name.replace('_', '-')} {value}")
+        setattr(executor, name, value)
 
 
 def _resolve_schedule(schedule: str, low_latency: bool) -> str:
@@ -96,11 +107,13 @@ class OnlineTracker:
     """Streaming point tracker. Push RGB frames; get tracks of the frames that became final."""
 
     def __init__(self, executor: Executor, low_latency: bool = False, context_points: bool | ContextConfig = True,
-                 visibility_threshold: float = VISIBILITY_THRESHOLD, schedule: str = "published",
+                 visibility_threshold: float | None = None, schedule: str = "published",
                  stream_init: str = "velocity"):
+        self.schedule = _resolve_schedule(schedule, low_latency)
+        if visibility_threshold is None:
+            visibility_threshold = VISIBILITY_THRESHOLDS[self.schedule]
         if not 0.0 <= visibility_threshold <= 1.0:
             raise ValueError(f"visibility_threshold must be in [0, 1], got {visibility_threshold}")
-        self.schedule = _resolve_schedule(schedule, low_latency)
         if stream_init not in STREAM_INITS:
             raise ValueError(f"stream_init must be one of {STREAM_INITS}, got {stream_init!r}")
         if self.schedule == "stream" and getattr(executor, "stream_iters", None) is None:
@@ -123,22 +136,23 @@ class OnlineTracker:
     @classmethod
     def load(cls, src: Any = None, backend: str = "auto", device: str = "cpu", image_size=None,
              low_latency: bool = False, iters: int = 6, context_points: bool = True,
-             visibility_threshold: float = VISIBILITY_THRESHOLD, dtype: str = "float32",
-             providers=None, schedule: str = "published", stream_iters: int | None = None) -> "OnlineTracker":
+             visibility_threshold: float | None = None, dtype: str = "float32",
+             providers=None, schedule: str = "published", stream_iters: int | None = None,
+             stream_refine: int | None = None) -> "OnlineTracker":
         """Build a tracker from a checkpoint path / state dict (torch backend) or an exported model
         directory (onnxruntime backend, `providers` as onnxruntime takes them); None: the package's
         default model. backend "auto" (see `rt_edge.backends.choose_backend`): onnxruntime for an export
         and for the default model where its shipped export fits the arguments, else torch; the executor's
         `name` says which ran. schedule: one of SCHEDULES (low_latency=True is "window-per-frame").
-        stream_iters: the stream schedule's iterations per frame (None: the config's; an export's is fixed)."""
+        stream_iters, stream_refine: the stream schedule's iterations per push and frames refined per push
+        (None: the config's; an export's are fixed)."""
         backend, _ = choose_backend(src, backend, image_size=image_size, iters=iters, stream_iters=stream_iters,
-                                    device=device)
+                                    stream_refine=stream_refine, device=device)
         if src is None:
             src = default_checkpoint(backend)
         executor = load_executor(src, backend=backend, device=device, image_size=image_size, iters=iters, dtype=dtype,
                                  providers=providers)
-        if stream_iters is not None:
-            set_stream_iters(executor, stream_iters)
+        configure_stream(executor, stream_iters, stream_refine)
         return cls(executor, low_latency=low_latency, context_points=context_points,
                    visibility_threshold=visibility_threshold, schedule=schedule)
 
@@ -405,14 +419,16 @@ class OnlineTracker:
         if not N:
             self._history = None
             return self._frame_tracks(t, ids, np.empty((0, 2), np.float32), np.empty(0), np.empty(0))
-        frame = self._buffer[-1][1]
-        c, v, f, corr = self.executor.frame_step(frame, None if h is None else h.corr, cols, coords, vis, conf,
-                                                 self._query_features(points))
+        R = self.executor.stream_refine
+        zone = [f for _, f in self._buffer][-R:]
+        zone = [zone[0]] * (R - len(zone)) + zone  # the stream's first frames: frame 0 stands in
+        c, v, f, corr = self.executor.frame_step(zone, None if h is None else h.corr, cols, coords, vis, conf,
+                                                 self._query_features(points))  # c (R, N, 2), v / f (R, N)
+        coords[-R:], vis[-R:], conf[-R:] = c, v, f
         fresh = cols < 0  # their earlier rows become this frame's final state (frame_step does so for corr)
-        coords[:, fresh], vis[:, fresh], conf[:, fresh] = c[fresh], v[fresh], f[fresh]
-        self._history = _History(ids, np.concatenate([coords[1:-1], c[None]]), np.concatenate([vis[1:-1], v[None]]),
-                                 np.concatenate([conf[1:-1], f[None]]), corr)
-        return self._frame_tracks(t, ids, c, v, f)
+        coords[:, fresh], vis[:, fresh], conf[:, fresh] = c[-1, fresh], v[-1, fresh], f[-1, fresh]
+        self._history = _History(ids, coords[1:], vis[1:], conf[1:], corr)
+        return self._frame_tracks(t, ids, c[-1], v[-1], f[-1])
 
     def _frame_tracks(self, t: int, ids: np.ndarray, coords: np.ndarray, vis: np.ndarray, conf: np.ndarray) -> Tracks:
         """Frame t of every user point in caller pixels: ids (N,) with coords (N, 2) model pixels and

@@ -110,3 +110,13 @@ def test_cli_is_labelled_an_estimate(tmp_path, capsys):
     assert main(["estimate", "--device", "orin-nano", "--points", "16", "--image-size", "30", "30"]) == 2
     assert capsys.readouterr().err.strip() == "benchmarks: error: image size 30x30: both sides must be multiples " \
         "of 4 and at least 32"
+
+
+def test_frame_step_flops_lie_between_a_window_row_and_a_window():
+    """One stream push (R=1, K=1) runs the whole transformer but its last block over the window: more than
+    one frame's share of a one-iteration window step, less than the window step itself; K=2 not quite doubles it."""
+    one = CoTracker3(SMALL.replace(stream_iters=1, stream_refine=1))
+    c1 = count_flops(one, SIZE, 8, iters=1)
+    assert c1.window_step / SMALL.window_len < c1.frame_step < c1.window_step
+    c2 = count_flops(CoTracker3(SMALL.replace(stream_iters=2, stream_refine=1)), SIZE, 8, iters=1)
+    assert 1.5 < c2.frame_step / c1.frame_step < 2.0  # two transformer passes, 3 correlation frames instead of 2

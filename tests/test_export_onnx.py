@@ -17,6 +17,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 import rt_edge  # noqa: E402
+from rt_edge.config import ModelConfig  # noqa: E402
 from export.check import check_export  # noqa: E402
 
 from .conftest import REPO  # noqa: E402
@@ -67,9 +68,11 @@ def test_graphs_pass_checker_and_meta_describes_them(export_dir):
     assert len(meta["checkpoint_sha256"]) == 64 and meta["max_points"] == 64
     assert meta["graphs"]["window_step"]["inputs"]["coords"] == [16, "points", 2]
     assert meta["graphs"]["encoder"]["outputs"]["fmap_3"] == [128, 6, 8]
-    assert meta["stream_iters"] == 1
+    R = meta["stream_refine"]
+    assert meta["stream_iters"] == ModelConfig().stream_iters and R == ModelConfig().stream_refine
+    assert meta["graphs"]["frame_step"]["inputs"]["fmaps_3"] == [R, 128, 6, 8]
     assert meta["graphs"]["frame_step"]["inputs"]["past_corr"] == [15, "points", 4 * 256]
-    assert meta["graphs"]["frame_step"]["outputs"]["coords_out"] == ["points", 2]
+    assert meta["graphs"]["frame_step"]["outputs"]["coords_out"] == [R, "points", 2]
 
 
 def test_onnxruntime_replays_the_fixture(export_dir, fixture):

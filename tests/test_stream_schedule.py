@@ -8,6 +8,7 @@ import torch
 
 from rt_edge import OnlineTracker
 from rt_edge.backends import load_executor
+from rt_edge.session import configure_stream
 from rt_edge.model import CoTracker3
 
 from .conftest import SMALL, lively_small_model
@@ -32,23 +33,25 @@ def _window(model, S: int, N: int, seed: int = 0):
 
 
 @torch.no_grad()
-def test_one_frame_step_is_the_last_row_of_a_window_step(model):
-    """With one iteration, refining only the newest frame gives exactly window_step's newest row when the
-    earlier frames' embeddings are taken at their positions (the trimmed last transformer block included)."""
+@pytest.mark.parametrize("R", [1, 3])
+def test_one_frame_step_is_the_last_rows_of_a_window_step(model, R):
+    """With one iteration, refining the newest R frames gives exactly window_step's last R rows when every
+    other frame's embedding is taken at its position (the trimmed last transformer block included)."""
     S, N = SMALL.window_len, 5
     pyramid, coords, vis, conf, qfeat = _window(model, S, N)
     c_w, v_w, f_w = model.window_step(pyramid, coords, vis, conf, qfeat, 1)
     past = model.corr_embedding([lvl[:, :-1] for lvl in pyramid], coords[:, :-1] / SMALL.stride, qfeat)
-    c, v, f, hist = model.frame_step([lvl[:, -1:] for lvl in pyramid], past, coords, vis, conf, qfeat,
+    c, v, f, hist = model.frame_step([lvl[:, -R:] for lvl in pyramid], past, coords, vis, conf, qfeat,
                                      torch.zeros(1, N, dtype=torch.bool), 1)
-    torch.testing.assert_close(c[0], c_w[0][:, -1], rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(v[0], v_w[0][:, -1], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(f[0], f_w[0][:, -1], rtol=1e-5, atol=1e-5)
-    assert (c[0] - coords[:, -1]).abs().max() > 1e-2, "the step must move the newest frame"
-    # history: rolled by one, the newest frame's embedding at its refined position last
-    torch.testing.assert_close(hist[:, :-1], past[:, 1:])
-    final = model.corr_embedding([lvl[:, -1:] for lvl in pyramid], c[-1][:, None] / SMALL.stride, qfeat)
-    torch.testing.assert_close(hist[:, -1:], final)
+    assert c[0].shape == (1, R, N, 2) and v[0].shape == (1, R, N) and hist.shape == past.shape
+    torch.testing.assert_close(c[0], c_w[0][:, -R:], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(v[0], v_w[0][:, -R:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(f[0], f_w[0][:, -R:], rtol=1e-5, atol=1e-5)
+    assert (c[0] - coords[:, -R:]).abs().amin(dim=(0, 2, 3)).min() > 1e-3, "the step must move every zone frame"
+    # history: rolled by one, the zone's embeddings at their refined positions last
+    torch.testing.assert_close(hist[:, :S - 1 - R], past[:, 1:S - R])
+    final = model.corr_embedding([lvl[:, -R:] for lvl in pyramid], c[-1] / SMALL.stride, qfeat)
+    torch.testing.assert_close(hist[:, S - 1 - R:], final)
 
 
 @torch.no_grad()
@@ -99,12 +102,15 @@ def test_push_returns_its_own_frame_and_flush_nothing(model):
     assert len(tr.flush()) == 0
 
 
-def test_matches_a_plain_loop_over_frame_step(model):
-    """The session's bookkeeping against a direct loop over the model pieces (last-position start)."""
+@pytest.mark.parametrize("R", [1, 3])
+def test_matches_a_plain_loop_over_frame_step(model, R):
+    """The session's bookkeeping against a direct loop over the model pieces (last-position start), refining
+    the newest R frames per push."""
     S = SMALL.window_len
     video = _video(S + 6, seed=3)
     xy = np.array([[5.0, 6.0], [30.0, 20.0], [12.0, 25.0]], np.float32)
     ex = load_executor(model, "torch", image_size=(H, W), iters=1)
+    configure_stream(ex, iters=2, refine=R)
     tr = OnlineTracker(ex, context_points=False, schedule="stream", stream_init="last")
     tr.add_queries(xy, frame=0)
     got = np.concatenate([tr.push(f).xy for f in video])
@@ -115,19 +121,27 @@ def test_matches_a_plain_loop_over_frame_step(model):
         coords, vis, conf = np.repeat(xy[None], S, 0), np.zeros((S, N), np.float32), np.zeros((S, N), np.float32)
         past = torch.zeros(1, S - 1, N, SMALL.corr_levels * SMALL.corr_dim)
         want = []
-        for t, fr in enumerate(frames):
-            c, v, f, hist = model.frame_step([lvl[None, None] for lvl in fr], past, torch.from_numpy(coords)[None],
+        for t in range(len(frames)):
+            zone = [frames[max(0, u)] for u in range(t - R + 1, t + 1)]
+            levels = [torch.stack([fr[lvl] for fr in zone])[None] for lvl in range(SMALL.corr_levels)]
+            c, v, f, hist = model.frame_step(levels, past, torch.from_numpy(coords)[None],
                                              torch.from_numpy(vis)[None], torch.from_numpy(conf)[None], qf[None],
-                                             torch.full((1, N), t == 0), 1)
-            c, v, f = c[-1][0].numpy(), v[-1][0].numpy(), f[-1][0].numpy()
-            want.append(c)
+                                             torch.full((1, N), t == 0), 2)
+            c, v, f = c[-1][0].numpy(), v[-1][0].numpy(), f[-1][0].numpy()  # (R, N, ...)
+            want.append(c[-1])
+            coords[-R:], vis[-R:], conf[-R:] = c, v, f
             if t == 0:
-                coords[:], vis[:], conf[:] = c, v, f
-            coords = np.concatenate([coords[1:-1], c[None], c[None]])
-            vis = np.concatenate([vis[1:-1], v[None], v[None]])
-            conf = np.concatenate([conf[1:-1], f[None], f[None]])
+                coords[:], vis[:], conf[:] = c[-1], v[-1], f[-1]
+            coords = np.concatenate([coords[1:], coords[-1:]])
+            vis = np.concatenate([vis[1:], vis[-1:]])
+            conf = np.concatenate([conf[1:], conf[-1:]])
             past = hist
     np.testing.assert_allclose(got, np.stack(want), atol=1e-4)
+    if R > 1:  # refining earlier frames must change what later pushes return
+        configure_stream(ex, refine=1)
+        one = OnlineTracker(ex, context_points=False, schedule="stream", stream_init="last")
+        one.add_queries(xy, frame=0)
+        assert np.abs(np.concatenate([one.push(f).xy for f in video]) - got).max() > 1e-3
 
 
 def test_added_point_reported_from_its_frame_starting_at_its_query(model):
@@ -179,9 +193,42 @@ def test_schedule_arguments(model):
     with pytest.raises(ValueError, match="stream_iters"):
         OnlineTracker.load(model, image_size=(H, W), schedule="stream", stream_iters=0)
     two = _stream(model, stream_iters=2)
-    one = _stream(model)
+    one = _stream(model, stream_iters=1)
     video = _video(3, seed=6)
     for tr in (one, two):
         tr.add_queries(np.array([[5.0, 6.0]]), frame=0)
     outs = [[tr.push(f).xy for f in video] for tr in (one, two)]
     assert np.abs(outs[0][-1] - outs[1][-1]).max() > 1e-4, "stream_iters must change the refinement"
+
+
+def test_configure_stream_refuses_bad_settings(model):
+    ex = load_executor(model, "torch", image_size=(H, W), iters=1)
+    for kw, match in (({"refine": 0}, "stream_refine must be a positive int"),
+                      ({"refine": SMALL.window_len}, "below the window length"),
+                      ({"iters": 1.5}, "stream_iters must be a positive int"),
+                      ({"iters": True}, "stream_iters must be a positive int")):
+        with pytest.raises(ValueError, match=match):
+            configure_stream(ex, **kw)
+    assert (ex.stream_iters, ex.stream_refine) == (SMALL.stream_iters, SMALL.stream_refine)  # nothing changed
+    configure_stream(ex, refine=SMALL.window_len - 1)  # the whole window but its oldest frame
+    out = _stream(model, stream_refine=SMALL.window_len - 1)
+    out.add_queries(np.array([[5.0, 6.0]]), frame=0)
+    assert all(np.isfinite(out.push(f).xy).all() for f in _video(SMALL.window_len + 2))
+
+
+def test_stream_has_its_own_visibility_threshold(model):
+    """The stream schedule's default threshold is its own; an explicit one wins in every schedule."""
+    from rt_edge.session import VISIBILITY_THRESHOLDS
+
+    assert VISIBILITY_THRESHOLDS["stream"] != VISIBILITY_THRESHOLDS["published"]
+    video = _video(6, seed=6)
+    runs = {}
+    for th in (None, 0.0, 1.0):
+        tr = _stream(model, visibility_threshold=th)
+        assert tr.visibility_threshold == (VISIBILITY_THRESHOLDS["stream"] if th is None else th)
+        tr.add_queries(np.array([[5.0, 6.0], [20.0, 10.0]]), frame=0)
+        runs[th] = [tr.push(f) for f in video]
+    for default, none, every in zip(runs[None], runs[1.0], runs[0.0]):
+        p = default.visibility * default.confidence
+        np.testing.assert_array_equal(default.visible, p > VISIBILITY_THRESHOLDS["stream"])
+        assert not none.visible.any() and every.visible.all()

@@ -23,10 +23,11 @@ def _installed(module: str) -> bool:
 
 
 def choose_backend(src: Any = None, backend: str = AUTO, *, image_size=None, iters: int = 6,
-                   stream_iters: int | None = None, device: str = "cpu") -> tuple[str, str]:
+                   stream_iters: int | None = None, stream_refine: int | None = None,
+                   device: str = "cpu") -> tuple[str, str]:
     """(backend, why): `backend` itself unless it is "auto". Auto picks onnxruntime for an export directory, and
     for no source when the package's ONNX export ships and fits the request (its image size, iterations and
-    stream iterations, on the CPU); torch for a checkpoint, or for no source when the export does not fit or
+    stream settings, on the CPU); torch for a checkpoint, or for no source when the export does not fit or
     onnxruntime is missing."""
     if backend != AUTO:
         return backend, "asked for"
@@ -52,6 +53,8 @@ def choose_backend(src: Any = None, backend: str = AUTO, *, image_size=None, ite
                 "iters": (iters == meta["iters"], str(meta["iters"])),
                 "stream iters": (stream_iters is None or stream_iters == meta.get("stream_iters"),
                                  str(meta.get("stream_iters"))),
+                "stream refine": (stream_refine is None or stream_refine == meta.get("stream_refine"),
+                                  str(meta.get("stream_refine"))),
                 "device": (str(device) == "cpu", "cpu")}
         misfit = [f"{k} (the export has {v})" for k, (ok, v) in asks.items() if not ok]
         if not misfit:

@@ -49,7 +49,7 @@ class Executor(Protocol):
 
     def frame_step(
         self,
-        frame: FrameFeatures,
+        frames: Sequence[FrameFeatures],
         history: Any,
         cols: np.ndarray,
         coords: np.ndarray,
@@ -57,11 +57,17 @@ class Executor(Protocol):
         conf: np.ndarray,
         query_feats: QueryFeatures,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-        """The stream schedule's step: the newest frame's pyramid; history (S-1, M, L*corr_dim) correlation
-        embeddings of the earlier frames in the executor's arrays (None at the start); cols (N,) each point's
+        """The stream schedule's step: the pyramids of the newest R = `stream_refine` frames (the refined
+        zone, oldest first); history (S-1, M, L*corr_dim) correlation embeddings of every frame but the
+        newest at its current position, in the executor's arrays (None at the start); cols (N,) each point's
         column in history (-1: no history); coords (S, N, 2), vis / conf (S, N) the earlier frames' final
-        values and the new frame's start -> the new frame's coords (N, 2), vis, conf (N,) logits after
-        `stream_iters` iterations, and the next history (S-1, N, L*corr_dim)."""
+        values, the zone's current ones and the new frame's start -> the zone's coords (R, N, 2), vis, conf (R, N) logits after `stream_iters`
+        iterations, and the next history (S-1, N, L*corr_dim)."""
+
+
+def stacked_fmaps(frames: Sequence[FrameFeatures], levels: int) -> dict[str, np.ndarray]:
+    """The fmaps_l inputs (F, C, h_l, w_l) of window_step / frame_step from F host pyramids, oldest first."""
+    return {f"fmaps_{i}": np.stack([f[i] for f in frames]) for i in range(levels)}
 
 
 def history_columns(history: Any, cols: np.ndarray, rows: int, width: int, zeros) -> Any:

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import ModelConfig
-from .base import HostQueries
+from .base import HostQueries, stacked_fmaps
 from .onnx_meta import read_meta
 
 
@@ -60,7 +60,10 @@ class OrtExecutor(HostQueries):
             for name, g in self.meta["graphs"].items()
         }
         self.levels = self.cfg.corr_levels
-        self.stream_iters = int(self.meta.get("stream_iters", 0)) or None  # None: no frame_step graph
+        # None: no frame_step graph of this version (stream_refine in the meta)
+        self.stream_refine = int(self.meta.get("stream_refine", 0)) or None
+        self.stream_iters = int(self.meta["stream_iters"]) if self.stream_refine and "frame_step" in self.sessions \
+            else None
 
     def _run(self, graph: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.sessions[graph].run(None, feeds)
@@ -78,20 +81,20 @@ class OrtExecutor(HostQueries):
         N = coords.shape[1]
         if N > self.max_points:
             raise ValueError(f"{N} points (user + context) exceed this export's --max-points {self.max_points}")
-        feeds = {f"fmaps_{i}": np.stack([f[i] for f in frames]) for i in range(self.levels)}
+        feeds = stacked_fmaps(frames, self.levels)
         feeds.update(coords=coords.astype(np.float32), vis=vis.astype(np.float32), conf=conf.astype(np.float32),
                      query_feats=query_feats, active=np.asarray(active, np.float32))
         c, v, f = self._run("window_step", feeds)
         return c.astype(np.float32), v.astype(np.float32), f.astype(np.float32)
 
-    def frame_step(self, frame, history, cols, coords, vis, conf, query_feats):
-        if "frame_step" not in self.sessions:
-            raise ValueError(f"{self.dir} has no frame_step.onnx (exported before the stream schedule); re-export it "
-                             "with python -m export onnx")
+    def frame_step(self, frames, history, cols, coords, vis, conf, query_feats):
+        if self.stream_iters is None:
+            raise ValueError(f"{self.dir} has no frame_step.onnx of this version (exported before the stream schedule "
+                             "refined several frames); re-export it with python -m export onnx")
         N = coords.shape[1]
         if N > self.max_points:
             raise ValueError(f"{N} points (user + context) exceed this export's --max-points {self.max_points}")
-        feeds = {f"fmap_{i}": frame[i] for i in range(self.levels)}
+        feeds = stacked_fmaps(frames, self.levels)  # the R zone frames
         feeds.update(past_corr=self.past_corr(history, cols), coords=coords.astype(np.float32),
                      vis=vis.astype(np.float32), conf=conf.astype(np.float32), query_feats=query_feats,
                      fresh=(np.asarray(cols) < 0).astype(np.float32))

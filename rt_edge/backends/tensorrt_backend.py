@@ -69,7 +69,9 @@ class TrtExecutor(HostQueries):
         if plugin:
             runtime.get_plugin_registry().load_library(str(plugin))
         self.engines, self.contexts = {}, {}
-        self.stream_iters = int(meta["stream_iters"]) if "frame_step" in meta["graphs"] else None
+        # None: no frame_step graph of this version (stream_refine in the meta)
+        self.stream_refine = int(meta.get("stream_refine", 0)) or None
+        self.stream_iters = int(meta["stream_iters"]) if self.stream_refine and "frame_step" in meta["graphs"] else None
         for graph, fname in ENGINE_FILES.items():
             if graph not in meta["graphs"]:
                 continue
@@ -116,6 +118,19 @@ class TrtExecutor(HostQueries):
         _check(self.cudart.cudaMemcpyAsync(dst.ptr + offset, src.ptr, src.nbytes,
                                            self.cudart.cudaMemcpyKind.cudaMemcpyDeviceToDevice, self.stream))
 
+    def _stacked_fmaps(self, graph: str, frames) -> dict[str, DeviceArray]:
+        """fmaps_l (F, C, h_l, w_l) inputs from F device pyramids, copied on the device into buffers kept per graph."""
+        inputs = {}
+        for lvl in range(self.cfg.corr_levels):
+            shape = (len(frames), *frames[0][lvl].shape)
+            buf = self._window_bufs.get((graph, lvl, shape))
+            if buf is None:
+                buf = self._window_bufs[(graph, lvl, shape)] = DeviceArray(self.cudart, shape)
+            for s, f in enumerate(frames):
+                self._copy(buf, s * f[lvl].nbytes, f[lvl])
+            inputs[f"fmaps_{lvl}"] = buf
+        return inputs
+
     # --------------------------------------------------------------------- executor interface
     def encode(self, image: np.ndarray) -> list[DeviceArray]:
         out = self._run("encoder", {"image": self._upload(image.transpose(2, 0, 1)[None])})
@@ -130,22 +145,14 @@ class TrtExecutor(HostQueries):
         S, N = coords.shape[:2]
         if N > self.max_points:
             raise ValueError(f"{N} points exceed the plans' profile maximum {self.max_points}")
-        inputs = {}
-        for lvl in range(self.cfg.corr_levels):
-            shape = (S, *frames[0][lvl].shape)
-            buf = self._window_bufs.get((lvl, shape))
-            if buf is None:
-                buf = self._window_bufs[(lvl, shape)] = DeviceArray(self.cudart, shape)
-            for s, f in enumerate(frames):
-                self._copy(buf, s * f[lvl].nbytes, f[lvl])
-            inputs[f"fmaps_{lvl}"] = buf
+        inputs = self._stacked_fmaps("window_step", frames)
         for name, a in (("coords", coords), ("vis", vis), ("conf", conf), ("query_feats", query_feats),
                         ("active", np.asarray(active, np.float32))):
             inputs[name] = self._upload(a)
         out = self._run("window_step", inputs)
         return tuple(self._download(out[n]) for n in ("coords_out", "vis_out", "conf_out"))
 
-    def frame_step(self, frame, history, cols, coords, vis, conf, query_feats):
+    def frame_step(self, frames, history, cols, coords, vis, conf, query_feats):
         S, N = coords.shape[:2]
         if N > self.max_points:
             raise ValueError(f"{N} points exceed the plans' profile maximum {self.max_points}")
@@ -154,7 +161,7 @@ class TrtExecutor(HostQueries):
             past = history  # the usual push: the points are those of the last one
         else:
             past = self._upload(self.past_corr(None if history is None else self._download(history), cols))
-        inputs = {f"fmap_{i}": f for i, f in enumerate(frame)}
+        inputs = self._stacked_fmaps("frame_step", frames)  # the R zone frames
         inputs["past_corr"] = past
         for name, a in (("coords", coords), ("vis", vis), ("conf", conf), ("query_feats", query_feats),
                         ("fresh", (cols < 0).astype(np.float32))):

@@ -29,6 +29,7 @@ class TorchExecutor:
         self.iters = iters
         self.amp_dtype = _DTYPES[dtype]
         self.stream_iters = model.cfg.stream_iters
+        self.stream_refine = model.cfg.stream_refine  # frames frame_step refines per push (the newest R)
 
     def _ctx(self):
         enabled = self.amp_dtype != torch.float32
@@ -66,14 +67,15 @@ class TorchExecutor:
         return tuple(x[-1][0].float().cpu().numpy() for x in (c, v, f))
 
     @torch.no_grad()
-    def frame_step(self, frame, history, cols, coords, vis, conf, query_feats):
+    def frame_step(self, frames, history, cols, coords, vis, conf, query_feats):
         dev, cfg = self.device, self.cfg
         cols = np.asarray(cols, np.int64)
         past = history_columns(history, cols, cfg.window_len - 1, cfg.corr_levels * cfg.corr_dim,
                                lambda shape: torch.zeros(shape, device=dev))
         fresh = torch.from_numpy(cols < 0).to(dev)[None]
         args = [torch.as_tensor(a, dtype=torch.float32, device=dev)[None] for a in (coords, vis, conf)]
+        levels = [torch.stack([f[lvl] for f in frames])[None] for lvl in range(cfg.corr_levels)]
         with self._ctx():
-            c, v, f, hist = self.model.frame_step([lvl[None, None] for lvl in frame], past[None], *args,
-                                                  query_feats[None], fresh, self.stream_iters)
+            c, v, f, hist = self.model.frame_step(levels, past[None], *args, query_feats[None], fresh,
+                                                  self.stream_iters)
         return (*(x[-1][0].float().cpu().numpy() for x in (c, v, f)), hist[0])

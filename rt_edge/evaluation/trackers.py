@@ -21,7 +21,8 @@ SUPPORT_MODES = ("joint", "single")
 
 def rt_edge_predictor(checkpoint: Any = None, backend: str = "torch", mode: str = "online", image_size=None,
                       iters: int = 6, support: str = "joint", backward: bool = True, threads: int = 0,
-                      schedule: str = "published", stream_iters: int | None = None) -> Predictor:
+                      schedule: str = "published", stream_iters: int | None = None,
+                      stream_refine: int | None = None) -> Predictor:
     """The project's tracker through `rt_edge.api.track_video`.
 
     checkpoint: for torch a checkpoint path (loaded here, once, so every clip and every leg reuses the
@@ -30,7 +31,7 @@ def rt_edge_predictor(checkpoint: Any = None, backend: str = "torch", mode: str 
     "single": one run per benchmark point, each with the global grid and an 8x8 local grid around
     it (the papers' evaluation protocol; N times the cost). backward: also track each point
     before its query frame (needed for "strided" queries). threads: torch threads (0: torch's default).
-    schedule, stream_iters: the online schedule (OnlineTracker).
+    schedule, stream_iters, stream_refine: the online schedule (OnlineTracker).
     """
     from rt_edge.api import track_video
 
@@ -52,7 +53,7 @@ def rt_edge_predictor(checkpoint: Any = None, backend: str = "torch", mode: str 
         for q in groups:
             tr = track_video(video, q, mode=mode, backward=backward, checkpoint=checkpoint, backend=backend,
                              image_size=image_size, iters=iters, context_points=True, schedule=schedule,
-                             stream_iters=stream_iters)
+                             stream_iters=stream_iters, stream_refine=stream_refine)
             xy.append(tr.xy)
             visible.append(tr.visible)
         xy, visible = np.concatenate(xy, axis=1), np.concatenate(visible, axis=1)  # (T, N, ...)

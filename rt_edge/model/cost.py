@@ -25,6 +25,14 @@ class Cost:
     encoder_per_frame: float
     window_step: float  # one window of window_len frames, `iters` iterations
     window_step_by_op: dict[str, float]
+    frame_step: float  # one stream push: cfg.stream_iters iterations over the newest cfg.stream_refine frames
+
+    def per_frame(self, window_step: int) -> dict[str, float]:
+        """FLOPs per frame of each online schedule: published (a window every `window_step` frames), stream
+        (one frame_step per frame) and window-per-frame; every frame is encoded once in each."""
+        enc = self.encoder_per_frame
+        return {"published": enc + self.window_step / window_step, "stream": enc + self.frame_step,
+                "window-per-frame": enc + self.window_step}
 
 
 def parameter_table(model: CoTracker3) -> list[tuple[str, int]]:
@@ -59,8 +67,15 @@ def count_flops(model: CoTracker3, image_size=(384, 512), num_points=256, iters=
         pyramid, coords, logits, qfeat = _window_inputs(meta, image_size, num_points, "meta")
         with FlopCounterMode(display=False) as win:
             meta.window_step(pyramid, coords, logits, logits, qfeat, iters)
+        R, cfg = model.cfg.stream_refine, model.cfg
+        past = torch.zeros(1, cfg.window_len - 1, num_points, cfg.corr_levels * cfg.corr_dim, device="meta")
+        fresh = torch.zeros(1, num_points, dtype=torch.bool, device="meta")
+        with FlopCounterMode(display=False) as frame:
+            meta.frame_step([lvl[:, -R:] for lvl in pyramid], past, coords, logits, logits, qfeat, fresh,
+                            cfg.stream_iters)
     by_op = {str(op).split(".")[-1]: float(n) for op, n in win.get_flop_counts()["Global"].items()}
-    return Cost((H, W), num_points, iters, float(enc.get_total_flops()), float(win.get_total_flops()), by_op)
+    return Cost((H, W), num_points, iters, float(enc.get_total_flops()), float(win.get_total_flops()), by_op,
+                float(frame.get_total_flops()))
 
 
 def time_pieces(model: CoTracker3, image_size=(384, 512), num_points=256, iters=6, repeats=2) -> dict[str, float]:

@@ -15,6 +15,7 @@ from .correlation import corr4d_auto, support_features
 from .embeddings import fourier_encode, resample_time_embedding, time_embedding
 from .encoder import FeatureEncoder, build_pyramid, init_encoder_weights, l2_normalise
 from .transformer import Mlp, UpdateFormer, init_transformer_weights
+from .tracking import track
 
 
 class CoTracker3(nn.Module):
@@ -96,42 +97,47 @@ class CoTracker3(nn.Module):
         fresh: torch.Tensor,
         iters: int,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-        """Refine only the newest frame of a window whose earlier frames are final (the stream schedule).
+        """Refine the newest R frames of a window (the stream schedule's zone); the frames before are final.
 
-        pyramid: levels (B, 1, C, h_l, w_l) of the newest frame; past_corr (B, S-1, N, L*corr_dim)
-        the earlier frames' correlation embeddings at their final positions; coords (B, S, N, 2)
-        input pixels and vis, conf (B, S, N) logits: the earlier frames' final values and the
-        newest frame's initial ones; fresh (B, N) bool: points without history, whose earlier rows
-        are their query position and take the newest frame's first correlation (a point at rest).
-        Returns per-iteration lists of the newest frame's coords (B, N, 2), vis and conf logits
-        (B, N), and the next past_corr (B, S-1, N, L*corr_dim): rolled by one frame, the newest
-        frame's embedding at its final position last (in every row of a fresh point).
+        pyramid: levels (B, R, C, h_l, w_l) of the zone, oldest first (R >= 1); past_corr (B, S-1, N,
+        L*corr_dim) the correlation embeddings of every frame but the newest at its current position; coords
+        (B, S, N, 2) input pixels and vis, conf (B, S, N) logits: those frames' values and the newest frame's
+        start; fresh (B, N) bool: points without history, whose earlier rows are their query position and
+        take the newest frame's first embedding (a point at rest). Returns per-iteration lists of the zone's
+        coords (B, R, N, 2), vis and conf logits (B, R, N), and the next past_corr (B, S-1, N, L*corr_dim):
+        rolled by one frame, the zone embedded at its final positions last; every row of a fresh point holds
+        the newest frame's embedding at its final position.
         """
-        stride = self.cfg.stride
+        # S, R as Python ints from the config and the zone (an exported graph keeps static sizes)
+        stride, R, S = self.cfg.stride, int(pyramid[0].shape[1]), self.cfg.window_len
         feat_coords = coords / stride
         vis, conf = vis[..., None], conf[..., None]
         fresh = fresh.bool()[:, None, :, None]
         out_coords, out_vis, out_conf = [], [], []
         for it in range(iters):
             feat_coords = feat_coords.detach()
-            new_corr = self.corr_embedding(pyramid, feat_coords[:, -1:], query_feats)  # B 1 N Dc
-            if it == 0:
-                past_corr = torch.where(fresh, new_corr, past_corr)
-            corr = torch.cat([past_corr, new_corr], dim=1)
-            delta = self._update(feat_coords, vis, conf, corr, last_only=True)  # B 1 N 4
-            new_xy = feat_coords[:, -1:] + delta[..., :2]
-            new_vis = vis[:, -1:] + delta[..., 2:3]
-            new_conf = conf[:, -1:] + delta[..., 3:4]
-            feat_coords = torch.cat([feat_coords[:, :-1], new_xy], dim=1)
-            vis = torch.cat([vis[:, :-1], new_vis], dim=1)
-            conf = torch.cat([conf[:, :-1], new_conf], dim=1)
-            out_coords.append(new_xy[:, 0] * stride)
-            out_vis.append(new_vis[:, 0, :, 0])
-            out_conf.append(new_conf[:, 0, :, 0])
-        final_corr = self.corr_embedding(pyramid, feat_coords[:, -1:].detach(), query_feats)
+            if it == 0:  # the older zone frames have not moved since the last push embedded them
+                newest = self.corr_embedding([lvl[:, -1:] for lvl in pyramid], feat_coords[:, -1:], query_feats)
+                past_corr = torch.where(fresh, newest, past_corr)
+                zone_corr = torch.cat([past_corr[:, S - R:], newest], dim=1)  # B R N Dc
+            else:
+                zone_corr = self.corr_embedding(pyramid, feat_coords[:, -R:], query_feats)
+            corr = torch.cat([past_corr[:, :S - R], zone_corr], dim=1)
+            delta = self._update(feat_coords, vis, conf, corr, last=R)  # B R N 4
+            zone_xy = feat_coords[:, -R:] + delta[..., :2]
+            zone_vis = vis[:, -R:] + delta[..., 2:3]
+            zone_conf = conf[:, -R:] + delta[..., 3:4]
+            feat_coords = torch.cat([feat_coords[:, :-R], zone_xy], dim=1)
+            vis = torch.cat([vis[:, :-R], zone_vis], dim=1)
+            conf = torch.cat([conf[:, :-R], zone_conf], dim=1)
+            out_coords.append(zone_xy * stride)
+            out_vis.append(zone_vis[..., 0])
+            out_conf.append(zone_conf[..., 0])
+        zone_corr = self.corr_embedding(pyramid, feat_coords[:, -R:].detach(), query_feats)
         # a fresh point's earlier rows become its newest frame's final state, as the caller's coords/vis/conf do
-        past_corr = torch.where(fresh, final_corr, past_corr)
-        return out_coords, out_vis, out_conf, torch.cat([past_corr[:, 1:], final_corr], dim=1)
+        zone_corr = torch.where(fresh, zone_corr[:, -1:], zone_corr)
+        kept = torch.where(fresh, zone_corr[:, -1:], past_corr[:, 1:S - R])
+        return out_coords, out_vis, out_conf, torch.cat([kept, zone_corr], dim=1)
 
     # ------------------------------------------------------------------ shared by both steps
     def corr_embedding(self, pyramid: list[torch.Tensor], feat_coords: torch.Tensor,
@@ -145,9 +151,9 @@ class CoTracker3(nn.Module):
         ], dim=-1)
 
     def _update(self, feat_coords: torch.Tensor, vis: torch.Tensor, conf: torch.Tensor, corr: torch.Tensor,
-                last_only: bool = False) -> torch.Tensor:
+                last: int = 0) -> torch.Tensor:
         """Tokens of a window (feat_coords (B, S, N, 2), vis / conf (B, S, N, 1), corr (B, S, N, Dc))
-        through the update transformer -> (B, S, N, 4) updates, (B, 1, N, 4) of the last frame with last_only."""
+        through the update transformer -> (B, S, N, 4) updates, (B, last, N, 4) of the last frames with last > 0."""
         cfg = self.cfg
         B, S, N = feat_coords.shape[:3]
         # displacements are measured in feature pixels scaled by the training resolution
@@ -159,11 +165,9 @@ class CoTracker3(nn.Module):
         motion = fourier_encode(torch.cat([fwd, bwd], dim=-1) / disp_scale.repeat(2), cfg.posenc_degrees)
         tokens = torch.cat([vis, conf, corr, motion], dim=-1)  # B S N input_dim
         tokens = tokens.transpose(1, 2) + time_emb[:, None]  # B N S input_dim
-        return self.updateformer(tokens, last_only=last_only).transpose(1, 2)
+        return self.updateformer(tokens, last=last).transpose(1, 2)
 
     # ------------------------------------------------------------------ whole clips
     def track(self, video, queries, iters: int = 6, mode: str = "online", return_all_iters: bool = False):
         """Track query points through a clip. See `rt_edge.model.tracking.track`."""
-        from .tracking import track
-
         return track(self, video, queries, iters=iters, mode=mode, return_all_iters=return_all_iters)

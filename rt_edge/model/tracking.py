@@ -5,11 +5,13 @@ the offline single window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..config import ModelConfig
-from .cotracker3 import CoTracker3
+if TYPE_CHECKING:  # CoTracker3.track calls in here; this module needs only the type (no import cycle)
+    from .cotracker3 import CoTracker3
 
 MODES = ("online", "offline")
 

@@ -60,11 +60,11 @@ class AttnBlock(nn.Module):
         self.attn = Attention(dim, num_heads)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), dim, tanh_gelu=True)
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """x (M, P, D) -> (M, P, D); last_only: only the last row's output (M, 1, D), attending to all P."""
+    def forward(self, x: torch.Tensor, last: int = 0) -> torch.Tensor:
+        """x (M, P, D) -> (M, P, D); last > 0: only the last `last` rows' output (M, last, D), attending to all P."""
         context = _plain_norm(x, self.dim)
-        if last_only:
-            x, query = x[:, -1:], context[:, -1:]
+        if last:
+            x, query = x[:, -last:], context[:, -last:]
         else:
             query = context
         x = x + self.attn(query, context)
@@ -103,17 +103,17 @@ class UpdateFormer(nn.Module):
         # space attention follows every `space_every`-th time block
         self.space_every = cfg.time_depth // cfg.space_depth if cfg.space_depth else 0
 
-    def forward(self, tokens: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """last_only: updates of the last frame only (B, N, 1, 4), the same values as the last row of the
-        full output; the last time block and what follows it then run on that frame alone."""
+    def forward(self, tokens: torch.Tensor, last: int = 0) -> torch.Tensor:
+        """last > 0: updates of the last `last` frames only (B, N, last, 4), the same values as those rows of
+        the full output; the last time block and what follows it then run on those frames alone."""
         x = self.input_transform(tokens)
         B, N, T, D = x.shape
         V = self.virual_tracks.shape[1]
         x = torch.cat([x, self.virual_tracks.expand(B, V, T, D)], dim=1)  # B (N+V) T D
         j = 0
         for i, block in enumerate(self.time_blocks):
-            trim = last_only and i == len(self.time_blocks) - 1
-            x = block(x.reshape(B * (N + V), T, D), last_only=trim)
+            trim = last if i == len(self.time_blocks) - 1 else 0
+            x = block(x.reshape(B * (N + V), T, D), last=trim)
             T = x.shape[1]
             x = x.reshape(B, N + V, T, D)
             if self.space_every and i % self.space_every == 0:
