@@ -10,9 +10,9 @@ Three schedules (SCHEDULES):
   arrived; its first `step` frames are then final (the papers' online schedule, exact).
 - "window-per-frame" (low_latency=True): the most recent window runs at every frame and that
   frame is returned at once, with the same initialisation rules (the window step is 1).
-- "stream": every push refines the new frame only (the model's frame_step), over a window whose
-  earlier window_len - 1 frames are final and held in a ring (coords/vis/conf here, their
-  correlation embeddings in the executor's arrays); frame t is returned by push(t).
+- "stream": every push refines the newest `stream_refine` frames (the model's frame_step) over the
+  window ending at the new frame; the other frames' values are held in a ring (coords/vis/conf
+  here, their correlation embeddings in the executor's arrays); frame t is returned by push(t).
 """
 
 from __future__ import annotations
