@@ -36,8 +36,8 @@ import numpy as np
 
 from rt_edge.evaluation.tapvid import SUMMARY, WITHIN, raster_metrics
 from rt_edge.evaluation.trackers import Predictor
+from rt_edge.video import VIDEO_EXTENSIONS
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 _MAX_GRADIENT = 0.25  # bound on |grad d_t|: the fixed-point inverse contracts by this factor per step
 
 
@@ -334,9 +334,9 @@ def list_videos(videos: str | Path | Seq[str | Path]) -> list[Path]:
             raise FileNotFoundError(f"videos folder not found: {folder}")
         if folder.is_file():
             return [folder]
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
         if not paths:
-            raise ValueError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) in {folder}")
+            raise ValueError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}")
         return paths
     paths = [Path(p) for p in videos]
     for p in paths:

@@ -42,11 +42,10 @@ import numpy as np
 from rt_edge.backends.onnx_meta import GRAPHS, read_meta
 from rt_edge.context import grid_points
 from rt_edge.image import resize_aligned
-from rt_edge.video import IMAGE_EXTENSIONS, open_source
+from rt_edge.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, open_source
 
 CALIB_FORMAT = "rt-edge-calib/1"
 CALIB_META = "calib.json"
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 WINDOW_STATE = ("coords", "vis", "conf", "active")  # window_step inputs stored per batch
 
 

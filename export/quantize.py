@@ -31,9 +31,10 @@ import numpy as np
 import onnx
 
 from rt_edge.backends.onnx_meta import INT8_GRAPHS, META_FILE, read_meta
+from rt_edge.video import VIDEO_EXTENSIONS
 
 from .calibration import (calibration_batches, calibration_sources, encoder_batch, frame_budget,
-                          is_calibration_cache, read_calibration, sha256_file, VIDEO_EXTENSIONS)
+                          is_calibration_cache, read_calibration, sha256_file)
 from .ort_fuse import fuse_tanh_gelu
 from .pack import pack_models, unpacked_model
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # what every command takes as a video file
 VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 DEFAULT_FPS = 30.0
 

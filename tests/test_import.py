@@ -122,3 +122,17 @@ def test_evaluation_imports_without_torch_or_cv2():
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["average_jaccard", "True", "False"]
+
+
+def test_video_extensions_are_defined_once():
+    """Every command takes the same video files: one tuple of extensions, in rt_edge.video."""
+    import ast
+
+    found = []
+    for pkg in ("rt_edge", "export", "kernels", "training", "benchmarks"):
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Tuple) and any(isinstance(e, ast.Constant) and e.value == ".mp4"
+                                                       for e in node.elts):
+                    found.append(str(path.relative_to(REPO)))
+    assert found == ["rt_edge/video.py"]

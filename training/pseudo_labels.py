@@ -36,11 +36,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rt_edge.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
 from .sift_queries import BIAS_POWER, KEYFRAMES, POINTS, sift_queries
 from .teachers import Teacher
 
 SELECTIONS = ("random", "verifier", "mean", "median")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 CACHE_FORMAT = 1
 
 
@@ -65,7 +66,6 @@ class ClipSpec:
 
 
 def _is_image_folder(path: Path) -> bool:
-    from rt_edge.video import IMAGE_EXTENSIONS
 
     return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir())
 

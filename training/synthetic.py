@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+from rt_edge.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+
 BACKGROUND_FRACTION = 0.4  # share of the points sampled on the background
 SPRITE_COUNT = (3, 8)  # inclusive range of sprites per scene
 SPRITE_MIN_SCALE = 0.6  # sprites never shrink below this (keeps sampled points >= ~2 px inside their mask)
