@@ -1,7 +1,7 @@
 """`python -m rt_edge`: command-line entry points.
 
     python -m rt_edge track [SOURCE | --camera N] --checkpoint CKPT [--grid N | --points FILE.csv] [--out F] [--viz F]
-    python -m rt_edge info [--checkpoint CKPT] [--image-size H W] [--points N ...] [--iters K] [--time]
+    python -m rt_edge info [--checkpoint CKPT | --published] [--image-size H W] [--points N ...] [--iters K] [--time]
 """
 
 from __future__ import annotations
@@ -24,19 +24,22 @@ def _info(args: argparse.Namespace) -> int:
     from .model import CoTracker3, ModelConfig, load_checkpoint
     from .model.cost import count_flops, parameter_table, time_pieces
 
-    H, W = args.image_size
     if min(args.points) < 1:
         return _fail(f"--points must be positive, got {args.points}")
-    if args.checkpoint:
+    if args.published:
+        model = CoTracker3(ModelConfig()).eval()
+        origin = "--published: random weights of the published configuration, for layout and cost only"
+    else:
+        from .default_model import default_checkpoint
+
+        src = args.checkpoint or default_checkpoint("torch")
         try:
-            model = load_checkpoint(args.checkpoint)
+            model = load_checkpoint(src)
         except (FileNotFoundError, ValueError) as e:
             return _fail(str(e))
-        origin = f"checkpoint {args.checkpoint}"
-    else:
-        model = CoTracker3(ModelConfig()).eval()
-        origin = "no checkpoint given: random weights, for layout and cost only (nothing is tracked)"
+        origin = f"checkpoint {src}" + ("" if args.checkpoint else " (the package's default model)")
     cfg = model.cfg
+    H, W = args.image_size or cfg.default_image_size or cfg.model_resolution
     if H % cfg.stride or W % cfg.stride:
         return _fail(f"--image-size {H} {W}: both must be multiples of the stride {cfg.stride}")
     torch.set_num_threads(args.threads or torch.get_num_threads())
@@ -102,11 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
         "info",
         help="print the model's layout and cost (FLOPs, optionally CPU time)",
         description="Print the CoTracker3 layout (config, parameters) and its cost per frame and per window. "
-        "Without --checkpoint the weights are random: layout and cost only, nothing is tracked.",
+        "Without --checkpoint: the package's default model; --published: random weights of the published "
+        "configuration (layout and cost only).",
     )
-    info.add_argument("--checkpoint", help="a published-layout CoTracker3 checkpoint (.pth/.pt)")
-    info.add_argument("--image-size", nargs=2, type=int, default=[384, 512], metavar=("H", "W"),
-                      help="model input size (default: 384 512)")
+    which = info.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", help="a CoTracker3 checkpoint (.pth/.pt; default: the package's default model)")
+    which.add_argument("--published", action="store_true",
+                       help="the published configuration (25.4 M parameters) with random weights")
+    info.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
+                      help="model input size (default: the model's own; 384 512 for the published configuration)")
     info.add_argument("--points", nargs="+", type=int, default=[256], metavar="N",
                       help="numbers of tracked points to cost (default: 256)")
     info.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
