@@ -28,7 +28,8 @@ def _build(args):
     import torch
 
     from rt_edge.backends import check_image_size, load_executor
-    from rt_edge.model import CoTracker3, ModelConfig, load_checkpoint
+    from rt_edge.model import CoTracker3, load_checkpoint
+    from rt_edge.weights_args import load_weights, model_image_size
 
     if args.backend == "tensorrt":
         try:
@@ -40,12 +41,14 @@ def _build(args):
     if args.backend == "torch":
         if args.model_dir:
             raise ValueError("--model-dir is for the onnxruntime and tensorrt backends; the torch backend takes "
-                             "--checkpoint (or random weights)")
-        model = load_checkpoint(args.checkpoint) if args.checkpoint else CoTracker3(ModelConfig()).eval()
-        size = check_image_size(args.image_size, model.cfg)
+                             "--checkpoint (or --published, or the default model)")
+        model, weights = load_weights(args.checkpoint, args.published)
+        size = check_image_size(model_image_size(model.cfg, args.image_size), model.cfg)
         iters = args.iters or 6
         executor = load_executor(model, "torch", device=args.device, image_size=size, iters=iters)
     else:
+        if args.published:
+            raise ValueError("--published is for the torch backend; an export fixes its own weights")
         if not args.model_dir:
             raise ValueError(f"--backend {args.backend} needs --model-dir (a `python -m export onnx` directory)")
         if not Path(args.model_dir).is_dir():
@@ -66,10 +69,11 @@ def _build(args):
             model = load_checkpoint(args.checkpoint)
             if model.cfg != executor.cfg:
                 raise ValueError("--checkpoint's configuration differs from the export's; pass the exported one")
-        else:
+            weights = f"checkpoint {args.checkpoint}"
+        else:  # the reference schedule's timing does not depend on the weights' values
             model = CoTracker3(executor.cfg).eval()
+            weights = "random weights of the export's configuration (the reference schedule's timing only)"
         model = model.to(args.device)
-    weights = args.checkpoint or "random init (timing only: cost does not depend on the weights' values)"
     return executor, model, weights, size, iters
 
 
@@ -182,17 +186,22 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge.weights_args import add_weights_args
+
     p = sub.add_parser(
         "latency", help="per-frame latency (p50/p95/max/mean), encoder and window time, memory, FLOPs, vs reference",
         description="Push frames one by one through an OnlineTracker for each points count and time every push "
         "(steady state after --warmup frames), the encoder and window-step calls apart, peak memory and counted "
         "FLOPs; then the reference schedule (every window re-encoded) on the same frames, points and torch "
-        "weights, so every figure has a ratio. Writes JSON and a PNG plot. Without --checkpoint the weights are "
-        "random (fine for timing). Defaults: 384x512, iters 6, one warm-up window then two window steps of "
+        "weights, so every figure has a ratio. Writes JSON and a PNG plot. Without --checkpoint: the package's "
+        "default model at its own input size (--published: the published configuration with random weights, "
+        "384x512). Defaults: iters 6, one warm-up window then two window steps of "
         "measured frames (32 frames in all) -- about a minute per points count on a 2-core CPU.")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"),
-                   help="executor: torch (a checkpoint or random weights), onnxruntime / tensorrt (--model-dir)")
-    p.add_argument("--checkpoint", help="torch weights (default: random init); with --model-dir, the reference's")
+                   help="executor: torch (--checkpoint, --published or the default model), onnxruntime / tensorrt "
+                        "(--model-dir)")
+    add_weights_args(p, "torch weights (default: the package's default model); with --model-dir, the reference "
+                        "schedule's (default: random weights of the export's configuration)")
     p.add_argument("--model-dir", help="an export directory (python -m export onnx / trt)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--points", nargs="+", type=int, default=DEFAULT_POINTS, metavar="N",

@@ -13,15 +13,14 @@ def run(args) -> int:
     import torch
 
     from rt_edge.context import grid_points
-    from rt_edge.model import CoTracker3, load_checkpoint
     from rt_edge.video import read_frames
+    from rt_edge.weights_args import load_weights, model_image_size
 
     from .schedules import compare
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = load_checkpoint(args.checkpoint) if args.checkpoint else CoTracker3().eval()
+    model, weights = load_weights(args.checkpoint, args.published)
     frames = read_frames(args.video, max_frames=args.frames)
     side = round(args.points**0.5)
     if side * side != args.points:
@@ -29,10 +28,10 @@ def run(args) -> int:
     xy = grid_points(side, frames.shape[1:3])
     queries = np.concatenate([np.zeros((len(xy), 1)), xy], axis=1)
     queries[1::2, 0] = min(5, len(frames) - 1)  # half the points start later, as live queries do
-    result = compare(model, frames, queries, tuple(args.image_size), args.iters, low_latency=not args.no_low_latency,
+    result = compare(model, frames, queries, model_image_size(model.cfg, args.image_size), args.iters, low_latency=not args.no_low_latency,
                      onnx_dir=args.onnx_dir)
     result.update(
-        video=str(args.video), weights=args.checkpoint or "random init (timing only)",
+        video=str(args.video), weights=weights,
         machine=f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
         command="python -m benchmarks " + " ".join(sys.argv[1:]),
     )
@@ -44,15 +43,18 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge.weights_args import add_weights_args
+
     o = sub.add_parser("online", help="per-frame time: runtime vs the reference schedule (and low-latency mode)",
                        description="Track a grid on a real clip three ways in one process: the OnlineTracker "
                        "(each frame encoded once), the same in low-latency mode, and the reference online "
                        "schedule (every window re-encoded). Reports seconds per frame, ratios and disagreements.")
     o.add_argument("--video", required=True)
-    o.add_argument("--checkpoint", help="weights (default: random init, fine for timing)")
+    add_weights_args(o)
     o.add_argument("--points", type=int, default=100, help="a square number: grid points (default 100)")
     o.add_argument("--frames", type=int, default=48, help="frames to use (default 48)")
-    o.add_argument("--image-size", nargs=2, type=int, default=[384, 512], metavar=("H", "W"))
+    o.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
+                   help="model input size (default: the model's own; 384 512 with --published)")
     o.add_argument("--iters", type=int, default=6)
     o.add_argument("--threads", type=int, default=0)
     o.add_argument("--no-low-latency", action="store_true", help="skip the low-latency run")

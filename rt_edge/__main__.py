@@ -21,25 +21,18 @@ def _info(args: argparse.Namespace) -> int:
         import torch
     except ImportError:
         return _fail("`info` needs PyTorch: pip install 'rt-edge[torch]'")
-    from .model import CoTracker3, ModelConfig, load_checkpoint
     from .model.cost import count_flops, parameter_table, time_pieces
+    from .weights_args import load_weights, model_image_size
 
     if min(args.points) < 1:
         return _fail(f"--points must be positive, got {args.points}")
-    if args.published:
-        model = CoTracker3(ModelConfig()).eval()
-        origin = "--published: random weights of the published configuration, for layout and cost only"
-    else:
-        from .default_model import default_checkpoint
-
-        src = args.checkpoint or default_checkpoint("torch")
-        try:
-            model = load_checkpoint(src)
-        except (FileNotFoundError, ValueError) as e:
-            return _fail(str(e))
-        origin = f"checkpoint {src}" + ("" if args.checkpoint else " (the package's default model)")
+    try:
+        model, origin = load_weights(args.checkpoint, args.published)
+        origin = f"checkpoint {origin}" if not args.published else origin
+    except (FileNotFoundError, ValueError) as e:
+        return _fail(str(e))
     cfg = model.cfg
-    H, W = args.image_size or cfg.default_image_size or cfg.model_resolution
+    H, W = model_image_size(cfg, args.image_size)
     if H % cfg.stride or W % cfg.stride:
         return _fail(f"--image-size {H} {W}: both must be multiples of the stride {cfg.stride}")
     torch.set_num_threads(args.threads or torch.get_num_threads())
@@ -99,6 +92,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .weights_args import add_weights_args
+
     p = argparse.ArgumentParser(prog="python -m rt_edge", description="rt-edge: real-time any-point tracking (CoTracker3).")
     sub = p.add_subparsers(dest="command", required=True)
     info = sub.add_parser(
@@ -108,10 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Without --checkpoint: the package's default model; --published: random weights of the published "
         "configuration (layout and cost only).",
     )
-    which = info.add_mutually_exclusive_group()
-    which.add_argument("--checkpoint", help="a CoTracker3 checkpoint (.pth/.pt; default: the package's default model)")
-    which.add_argument("--published", action="store_true",
-                       help="the published configuration (25.4 M parameters) with random weights")
+    add_weights_args(info)
     info.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
                       help="model input size (default: the model's own; 384 512 for the published configuration)")
     info.add_argument("--points", nargs="+", type=int, default=[256], metavar="N",

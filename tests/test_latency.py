@@ -122,6 +122,7 @@ def test_bad_inputs_one_line_exit_2(tmp_path, ckpt, capsys):
         (["--backend", "torch", *small, "--frames", "5"], "multiple of the window step 4"),
         (["--backend", "torch", *small, "--warmup", "2"], "--warmup 2"),
         (["--backend", "onnxruntime"], "needs --model-dir"),
+        (["--backend", "onnxruntime", "--published", "--model-dir", str(tmp_path)], "--published is for the torch"),
         (["--plot-only", str(tmp_path / "missing.json")], "not found"),
         (["--backend", "torch", "--checkpoint", str(tmp_path / "none.pth")], "not found"),
         (["--points", "16"], "--backend is required"),
