@@ -63,7 +63,8 @@ class _Window:
 
 @dataclass
 class _History:
-    """Stream schedule: the last window_len - 1 final frames of the points tracked then."""
+    """Stream schedule: the last window_len - 1 frames of the points tracked then (the newest
+    stream_refine - 1 of them are refined again by the next push)."""
 
     ids: np.ndarray  # (N,)
     coords: np.ndarray  # (S-1, N, 2) model pixels
@@ -398,7 +399,7 @@ class OnlineTracker:
         self._window = _Window(start, end, ids, coords, vis, conf)
 
     def _stream_step(self, t: int) -> Tracks:
-        """Refine frame t alone over the held history (frame_step) and return it."""
+        """Refine the newest stream_refine frames, frame t last, over the held history (frame_step); return frame t."""
         self._refresh_global_grid(t)
         points, ids, coords, vis, conf = self._window_start(p for p in self._points.values() if p.feats is not None)
         N = len(points)
