@@ -29,7 +29,7 @@ def _build(args):
 
     from rt_edge.backends import check_image_size, load_executor
     from rt_edge.model import CoTracker3, load_checkpoint
-    from rt_edge.weights_args import load_weights, model_image_size
+    from rt_edge.weights_args import load_weights
 
     if args.backend == "tensorrt":
         try:
@@ -43,7 +43,7 @@ def _build(args):
             raise ValueError("--model-dir is for the onnxruntime and tensorrt backends; the torch backend takes "
                              "--checkpoint (or --published, or the default model)")
         model, weights = load_weights(args.checkpoint, args.published)
-        size = check_image_size(model_image_size(model.cfg, args.image_size), model.cfg)
+        size = check_image_size(args.image_size, model.cfg)
         iters = args.iters or 6
         executor = load_executor(model, "torch", device=args.device, image_size=size, iters=iters)
     else:

@@ -14,7 +14,8 @@ def run(args) -> int:
 
     from rt_edge.context import grid_points
     from rt_edge.video import read_frames
-    from rt_edge.weights_args import load_weights, model_image_size
+    from rt_edge.backends import check_image_size
+    from rt_edge.weights_args import load_weights
 
     from .schedules import compare
 
@@ -28,7 +29,7 @@ def run(args) -> int:
     xy = grid_points(side, frames.shape[1:3])
     queries = np.concatenate([np.zeros((len(xy), 1)), xy], axis=1)
     queries[1::2, 0] = min(5, len(frames) - 1)  # half the points start later, as live queries do
-    result = compare(model, frames, queries, model_image_size(model.cfg, args.image_size), args.iters, low_latency=not args.no_low_latency,
+    result = compare(model, frames, queries, check_image_size(args.image_size, model.cfg), args.iters, low_latency=not args.no_low_latency,
                      onnx_dir=args.onnx_dir)
     result.update(
         video=str(args.video), weights=weights,

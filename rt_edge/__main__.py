@@ -22,7 +22,7 @@ def _info(args: argparse.Namespace) -> int:
     except ImportError:
         return _fail("`info` needs PyTorch: pip install 'rt-edge[torch]'")
     from .model.cost import count_flops, parameter_table, time_pieces
-    from .weights_args import load_weights, model_image_size
+    from .weights_args import load_weights
 
     if min(args.points) < 1:
         return _fail(f"--points must be positive, got {args.points}")
@@ -32,7 +32,7 @@ def _info(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         return _fail(str(e))
     cfg = model.cfg
-    H, W = model_image_size(cfg, args.image_size)
+    H, W = args.image_size or cfg.image_size
     if H % cfg.stride or W % cfg.stride:
         return _fail(f"--image-size {H} {W}: both must be multiples of the stride {cfg.stride}")
     torch.set_num_threads(args.threads or torch.get_num_threads())

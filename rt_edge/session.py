@@ -421,7 +421,7 @@ class OnlineTracker:
             self._history = None
             return self._frame_tracks(t, ids, np.empty((0, 2), np.float32), np.empty(0), np.empty(0))
         R = self.executor.stream_refine
-        zone = [f for _, f in self._buffer][-R:]
+        zone = [f for _, f in list(self._buffer)[-R:]]
         zone = [zone[0]] * (R - len(zone)) + zone  # the stream's first frames: frame 0 stands in
         c, v, f, corr = self.executor.frame_step(zone, None if h is None else h.corr, cols, coords, vis, conf,
                                                  self._query_features(points))  # c (R, N, 2), v / f (R, N)

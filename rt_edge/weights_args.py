@@ -34,8 +34,3 @@ def load_weights(checkpoint: Any = None, published: bool = False) -> tuple[Any, 
         return load_checkpoint(checkpoint).eval(), str(checkpoint)
     src = default_checkpoint("torch")
     return load_checkpoint(src).eval(), f"{src} (the package's default model)"
-
-
-def model_image_size(cfg: Any, image_size=None) -> tuple[int, int]:
-    """(H, W) a command runs at: the one asked for, else the model's default input size."""
-    return tuple(int(v) for v in (image_size or cfg.default_image_size or cfg.model_resolution))

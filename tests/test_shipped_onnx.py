@@ -121,12 +121,10 @@ def test_shipped_export_is_what_the_recipe_makes(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
 
-    from .conftest import SHARED
+    from .conftest import SHARED, require
 
     meta = read_meta(ONNX_DIR)
-    clips = [SHARED / "videos" / name for name in meta["calibration"]["sources"]]
-    if not all(c.is_file() for c in clips):
-        pytest.skip("the calibration clips (../shared/videos) are not here")
+    clips = [require(SHARED / "videos" / name) for name in meta["calibration"]["sources"]]  # CI: must be there
     out = tmp_path / "remade"
     r = subprocess.run([sys.executable, "-m", "export", "onnx", "--out", str(out), "--int8", *map(str, clips)],
                        cwd=REPO, capture_output=True, text=True, timeout=600)
