@@ -3,6 +3,7 @@ visibility threshold) scored on realtex sequences, the measurement its defaults 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import sys
@@ -38,10 +39,12 @@ def run(args) -> int:
         raise ValueError(f"--refine values must be in 1..{S - 1} (below the window length {S}) and --stream-iters "
                          f"positive, got {args.refine} and {args.stream_iters}")
     sequences = generate(args.videos, seed=args.seed, count=args.sequences)
-    grid = list(itertools.product(args.refine, args.stream_iters))
+    grid = list(itertools.product(args.refine, args.stream_iters, args.reuse))
+    base_cfg = model.cfg
     results = []
     bar = tqdm(total=len(grid) * len(sequences), desc="stream-sweep", unit="seq", file=sys.stderr)
-    for R, K in grid:
+    for R, K, reuse in grid:
+        model.cfg = dataclasses.replace(base_cfg, stream_reuse=reuse == "on")
         start, predictions = time.perf_counter(), []
         for seq in sequences:
             q = seq.queries
@@ -52,13 +55,13 @@ def run(args) -> int:
             xy = np.where(undefined[..., None], q[None, :, 1:], tr.xy).transpose(1, 0, 2)
             predictions.append((seq, xy, (tr.visibility * tr.confidence).T, undefined.T))
             bar.update()
-        row = {"refine": R, "stream_iters": K, "seconds": time.perf_counter() - start, "thresholds": {}}
+        row = {"refine": R, "stream_iters": K, "stream_reuse": reuse == "on", "seconds": time.perf_counter() - start, "thresholds": {}}
         for th in args.thresholds:
             scores = [score(s, xy, (p <= th) | u) for s, xy, p, u in predictions]
             row["thresholds"][str(th)] = {k: float(np.mean([m[k] for m in scores])) for k in SUMMARY}
         results.append(row)
         best = max(row["thresholds"], key=lambda t: row["thresholds"][t]["average_jaccard"])
-        tqdm.write(f"R={R} K={K}: AJ " + "  ".join(f"{t}: {row['thresholds'][t]['average_jaccard']:.4f}"
+        tqdm.write(f"R={R} K={K} reuse {reuse}: AJ " + "  ".join(f"{t}: {row['thresholds'][t]['average_jaccard']:.4f}"
                                                    for t in row["thresholds"]) + f"  (best threshold {best})",
                    file=sys.stderr)
     bar.close()
@@ -76,7 +79,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "stream-sweep", help="the stream schedule's refined frames, iterations and visibility threshold on realtex",
         description="Track realtex sequences (benchmarks/realtex.py; 256x256, 24 frames, 64 points, query mode "
-        "'first') with the stream schedule for every combination of --refine and --stream-iters, and score each "
+        "'first') with the stream schedule for every combination of --refine, --stream-iters and --reuse, and score each "
         "at every --thresholds value of vis x conf (TAP-Vid AJ, delta_avg, occlusion accuracy). Choose settings "
         "on clips that are not the held-out ones, then confirm on those with `benchmarks realtex`.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH", help="videos to take textures from")
@@ -88,6 +91,9 @@ def register(sub) -> None:
                    help="frames refined per push (1 2 4)")
     p.add_argument("--stream-iters", nargs="+", type=int, default=[1, 2], metavar="K",
                    help="iterations per push (1 2)")
+    p.add_argument("--reuse", nargs="+", choices=("on", "off"), default=["on"],
+                   help="later passes over the zone only, the older frames' keys and values kept from the first "
+                   "pass (on), or over the whole window (off); ModelConfig.stream_reuse (on)")
     p.add_argument("--thresholds", nargs="+", type=float, default=list(THRESHOLDS), metavar="T",
                    help=f"visibility thresholds ({' '.join(map(str, THRESHOLDS))})")
     p.add_argument("--image-size", nargs=2, type=int, default=[384, 384], metavar=("H", "W"),

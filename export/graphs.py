@@ -62,4 +62,7 @@ class FrameStepGraph(_StepGraph):
         *levels, past_corr, coords, vis, conf, query_feats, fresh = args
         c, v, f, hist = self.model.frame_step([lvl[None] for lvl in levels], past_corr[None], coords[None],
                                               vis[None], conf[None], query_feats[None], fresh[None] > 0.5, self.iters)
-        return c[-1][0], v[-1][0], f[-1][0], hist[0]
+        # the zone size as a constant: with R=1 the traced shapes broadcast it away and the outputs' first axis
+        # would be declared dynamic (TensorRT profiles need it fixed)
+        R = int(levels[0].shape[0])
+        return c[-1][0].reshape(R, -1, 2), v[-1][0].reshape(R, -1), f[-1][0].reshape(R, -1), hist[0]

@@ -64,7 +64,8 @@ def _info(args: argparse.Namespace) -> int:
         )
         per_frame = c.per_frame(cfg.window_step)
         print(f"         per frame: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP" for k, v in per_frame.items())
-              + f" (stream: {cfg.stream_iters} iterations over {cfg.stream_refine} frames)")
+              + f" (stream: {cfg.stream_iters} iterations over {cfg.stream_refine} frames"
+              + (f", the later ones over the newest {cfg.stream_refine + 1})" if cfg.stream_reuse else ")"))
         report["cost"].append(
             {"points": n, "encoder_flops_per_frame": c.encoder_per_frame, "window_step_flops": c.window_step,
              "window_step_flops_by_op": c.window_step_by_op, "frame_step_flops": c.frame_step,

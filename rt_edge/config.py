@@ -38,8 +38,12 @@ class ModelConfig:
     # the stream schedule (frame_step): update iterations per push, and how many of the newest frames each
     # push refines (the newest is returned; the others improve the history later frames are tracked
     # against). Chosen by measurement: docs/streaming.md.
-    stream_iters: int = 2
-    stream_refine: int = 2
+    stream_iters: int = 3
+    stream_refine: int = 1
+    # passes after a push's first recompute only the zone and the frame before it (whose motion input changed);
+    # the older frames enter the time blocks through the first pass's keys and values. False: every pass over
+    # the whole window (each pass then equals window_step's, its cost too)
+    stream_reuse: bool = True
     # (H, W) frames are resized to when the caller names no size; None: model_resolution. A model
     # trained small can run best larger (the shipped default model), without changing its displacement scale.
     default_image_size: tuple[int, int] | None = None

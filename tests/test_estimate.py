@@ -114,9 +114,13 @@ def test_cli_is_labelled_an_estimate(tmp_path, capsys):
 
 def test_frame_step_flops_lie_between_a_window_row_and_a_window():
     """One stream push (R=1, K=1) runs the whole transformer but its last block over the window: more than
-    one frame's share of a one-iteration window step, less than the window step itself; K=2 not quite doubles it."""
+    one frame's share of a one-iteration window step, less than the window step itself; K=2 not quite doubles it
+    over whole-window passes, and adds much less when the later pass runs over the newest two frames only."""
     one = CoTracker3(SMALL.replace(stream_iters=1, stream_refine=1))
     c1 = count_flops(one, SIZE, 8, iters=1)
     assert c1.window_step / SMALL.window_len < c1.frame_step < c1.window_step
-    c2 = count_flops(CoTracker3(SMALL.replace(stream_iters=2, stream_refine=1)), SIZE, 8, iters=1)
+    c2 = count_flops(CoTracker3(SMALL.replace(stream_iters=2, stream_refine=1, stream_reuse=False)), SIZE, 8, iters=1)
     assert 1.5 < c2.frame_step / c1.frame_step < 2.0  # two transformer passes, 3 correlation frames instead of 2
+    deep = SMALL.replace(stream_iters=2, stream_refine=1, time_depth=2, space_depth=2)  # a block before the last
+    whole, reused = (count_flops(CoTracker3(deep.replace(stream_reuse=r)), SIZE, 8, iters=1) for r in (False, True))
+    assert whole.frame_step / 2 < reused.frame_step < 0.85 * whole.frame_step  # measured 0.78

@@ -68,6 +68,80 @@ def test_fresh_points_see_a_history_at_rest(model):
     assert not torch.equal(hist[:, 0, 1], hist[:, -1, 1])
 
 
+def _former_with_row_override(former, tokens, last, old, inputs=None):
+    """UpdateFormer's forward written out block by block, untrimmed until the end: with `inputs` (every time
+    block's input from an earlier call), the first `old` rows of each time block's input are replaced by that
+    call's. Returns the last `last` rows' updates and this call's time-block inputs."""
+    x = former.input_transform(tokens)
+    B, N, T, D = x.shape
+    V = former.virual_tracks.shape[1]
+    x = torch.cat([x, former.virual_tracks.expand(B, V, T, D)], dim=1)
+    seen, j = [], 0
+    for i, block in enumerate(former.time_blocks):
+        if inputs is not None:
+            x = torch.cat([inputs[i][:, :, :old], x[:, :, old:]], dim=2)
+        seen.append(x)
+        x = block(x.reshape(B * (N + V), T, D)).reshape(B, N + V, T, D)
+        if former.space_every and i % former.space_every == 0:
+            s = x.transpose(1, 2).reshape(B * T, N + V, D)
+            virtual = former.space_virtual_blocks[j](former.space_virtual2point_blocks[j](s[:, N:], s[:, :N]))
+            points = former.space_point2virtual_blocks[j](s[:, :N], virtual)
+            x = torch.cat([points, virtual], dim=1).reshape(B, T, N + V, D).transpose(1, 2)
+            j += 1
+    x = x[:, :N, -last:]
+    return torch.cat([former.flow_head(x), former.vis_conf_head(x)], dim=-1), seen
+
+
+@torch.no_grad()
+def test_later_passes_take_the_older_rows_from_the_first_pass():
+    """UpdateFormer.run over the newest rows with an earlier run's keys and values equals the whole window
+    with every time block's older rows held at the earlier run's (float64, two time blocks, so the older rows
+    do go stale), and not the whole window recomputed."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    cfg = replace(SMALL, time_depth=2, space_depth=2)
+    former = CoTracker3(cfg).updateformer.double().eval()
+    for head in (former.flow_head, former.vis_conf_head):
+        head.weight.normal_(0, 0.5)
+    S, N, R, rows = cfg.window_len, 5, 2, 3
+    first = torch.randn(1, N, S, cfg.input_dim, dtype=torch.float64)
+    second = torch.cat([first[:, :, :S - rows], torch.randn(1, N, rows, cfg.input_dim, dtype=torch.float64)], 2)
+    out1, kv = former.run(first, last=R, keep=True)
+    assert len(kv) == cfg.time_depth and kv[0][0].shape[2] == S
+    want1, inputs = _former_with_row_override(former, first, R, 0)
+    torch.testing.assert_close(out1, want1)
+    out2, _ = former.run(second[:, :, -rows:], last=R, earlier=kv)
+    want2, _ = _former_with_row_override(former, second, R, S - rows, inputs)
+    torch.testing.assert_close(out2, want2)
+    full = former(second, last=R)
+    assert (out2 - full).abs().max() > 1e-6, "the older rows' second block input is stale: results must differ"
+
+
+@torch.no_grad()
+def test_reuse_is_exact_with_one_time_block(model):
+    """With one time block the older rows' keys and values never change between passes, so reusing them
+    must reproduce the whole-window passes (R + 1 rows recomputed: the frame before the zone sees new motion)."""
+    from dataclasses import replace
+
+    S, N, R = SMALL.window_len, 5, 2
+    pyramid, coords, vis, conf, qfeat = _window(model, S, N, seed=2)
+    past = model.corr_embedding([lvl[:, :-1] for lvl in pyramid], coords[:, :-1] / SMALL.stride, qfeat)
+    zone, fresh = [lvl[:, -R:] for lvl in pyramid], torch.zeros(1, N, dtype=torch.bool)
+    outs = {}
+    for reuse in (False, True):
+        model.cfg = replace(SMALL, stream_reuse=reuse)
+        try:
+            outs[reuse] = model.frame_step(zone, past, coords, vis, conf, qfeat, fresh, 3)
+        finally:
+            model.cfg = SMALL
+    for a, b in zip(outs[False][:3], outs[True][:3]):
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(outs[False][3], outs[True][3], rtol=1e-5, atol=1e-4)
+    assert (outs[True][0][-1] - outs[True][0][0]).abs().max() > 1e-3, "later passes must move the zone"
+
+
 def _video(T: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (T, H, W, 3), dtype=np.uint8)
 

@@ -77,7 +77,7 @@ class CoTracker3(nn.Module):
         for _ in range(iters):
             feat_coords = feat_coords.detach()
             corr = self.corr_embedding(pyramid, feat_coords, query_feats)
-            delta = self._update(feat_coords, vis, conf, corr)  # B S N 4
+            delta, _ = self._update(feat_coords, vis, conf, corr)  # B S N 4
             feat_coords = feat_coords + delta[..., :2]
             vis = vis + delta[..., 2:3]
             conf = conf + delta[..., 3:4]
@@ -113,7 +113,9 @@ class CoTracker3(nn.Module):
         feat_coords = coords / stride
         vis, conf = vis[..., None], conf[..., None]
         fresh = fresh.bool()[:, None, :, None]
-        out_coords, out_vis, out_conf = [], [], []
+        # later passes: the zone and the frame before it (the only rows whose tokens changed), or all S rows
+        rows = min(R + 1, S) if self.cfg.stream_reuse else S
+        out_coords, out_vis, out_conf, first_pass = [], [], [], None
         for it in range(iters):
             feat_coords = feat_coords.detach()
             if it == 0:  # the older zone frames have not moved since the last push embedded them
@@ -123,7 +125,10 @@ class CoTracker3(nn.Module):
             else:
                 zone_corr = self.corr_embedding(pyramid, feat_coords[:, -R:], query_feats)
             corr = torch.cat([past_corr[:, :S - R], zone_corr], dim=1)
-            delta = self._update(feat_coords, vis, conf, corr, last=R)  # B R N 4
+            if it == 0 or rows == S:
+                delta, first_pass = self._update(feat_coords, vis, conf, corr, last=R, keep=rows < S and iters > 1)
+            else:
+                delta, _ = self._update(feat_coords, vis, conf, corr, last=R, rows=rows, earlier=first_pass)
             zone_xy = feat_coords[:, -R:] + delta[..., :2]
             zone_vis = vis[:, -R:] + delta[..., 2:3]
             zone_conf = conf[:, -R:] + delta[..., 3:4]
@@ -151,9 +156,11 @@ class CoTracker3(nn.Module):
         ], dim=-1)
 
     def _update(self, feat_coords: torch.Tensor, vis: torch.Tensor, conf: torch.Tensor, corr: torch.Tensor,
-                last: int = 0) -> torch.Tensor:
+                last: int = 0, rows: int = 0, earlier: list | None = None, keep: bool = False):
         """Tokens of a window (feat_coords (B, S, N, 2), vis / conf (B, S, N, 1), corr (B, S, N, Dc))
-        through the update transformer -> (B, S, N, 4) updates, (B, last, N, 4) of the last frames with last > 0."""
+        through the update transformer -> (B, S, N, 4) updates ((B, last, N, 4) of the last frames with
+        last > 0) and with `keep` the time blocks' keys and values (UpdateFormer.run). rows with `earlier` (an
+        earlier pass's keys and values): only the newest `rows` tokens enter, the older from `earlier`."""
         cfg = self.cfg
         B, S, N = feat_coords.shape[:3]
         # displacements are measured in feature pixels scaled by the training resolution
@@ -165,7 +172,10 @@ class CoTracker3(nn.Module):
         motion = fourier_encode(torch.cat([fwd, bwd], dim=-1) / disp_scale.repeat(2), cfg.posenc_degrees)
         tokens = torch.cat([vis, conf, corr, motion], dim=-1)  # B S N input_dim
         tokens = tokens.transpose(1, 2) + time_emb[:, None]  # B N S input_dim
-        return self.updateformer(tokens, last=last).transpose(1, 2)
+        if earlier is not None:
+            tokens = tokens[:, :, S - rows:]
+        delta, kv = self.updateformer.run(tokens, last=last, earlier=earlier, keep=keep)
+        return delta.transpose(1, 2), kv
 
     # ------------------------------------------------------------------ whole clips
     def track(self, video, queries, iters: int = 6, mode: str = "online", return_all_iters: bool = False):

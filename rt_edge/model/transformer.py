@@ -36,15 +36,21 @@ class Attention(nn.Module):
         self.to_kv = nn.Linear(dim, 2 * dim)
         self.to_out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        context = x if context is None else context
+    def keys_values(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """context (M, Q, D) -> keys, values (M, heads, Q, D/heads)."""
+        M, Q, D = context.shape
+        k, v = self.to_kv(context).reshape(M, Q, 2, self.heads, D // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        return k, v
+
+    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """x (M, P, D) over keys / values (M, heads, Q, D/heads) -> (M, P, D)."""
         M, P, D = x.shape
-        Q = context.shape[1]
-        h = self.heads
-        q = self.to_q(x).reshape(M, P, h, D // h).transpose(1, 2)
-        k, v = self.to_kv(context).reshape(M, Q, 2, h, D // h).permute(2, 0, 3, 1, 4).unbind(0)
+        q = self.to_q(x).reshape(M, P, self.heads, D // self.heads).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v)  # M h P D/h
         return self.to_out(out.transpose(1, 2).reshape(M, P, D))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.attend(x, *self.keys_values(x if context is None else context))
 
 
 def _plain_norm(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -62,13 +68,19 @@ class AttnBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, last: int = 0) -> torch.Tensor:
         """x (M, P, D) -> (M, P, D); last > 0: only the last `last` rows' output (M, last, D), attending to all P."""
-        context = _plain_norm(x, self.dim)
+        return self.step(x, last)[0]
+
+    def step(self, x: torch.Tensor, last: int = 0, earlier: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """`forward` over rows x (M, P, D) that follow the rows whose keys and values are `earlier` (M, heads,
+        E, D/heads; attended to, not updated). Returns the output rows and the keys and values of all E + P rows."""
+        normed = _plain_norm(x, self.dim)
+        k, v = self.attn.keys_values(normed)
+        if earlier is not None:
+            k, v = torch.cat([earlier[0], k], dim=2), torch.cat([earlier[1], v], dim=2)
         if last:
-            x, query = x[:, -last:], context[:, -last:]
-        else:
-            query = context
-        x = x + self.attn(query, context)
-        return x + self.mlp(_plain_norm(x, self.dim))
+            x, normed = x[:, -last:], normed[:, -last:]
+        x = x + self.attn.attend(normed, k, v)
+        return x + self.mlp(_plain_norm(x, self.dim)), (k, v)
 
 
 class CrossAttnBlock(nn.Module):
@@ -106,14 +118,30 @@ class UpdateFormer(nn.Module):
     def forward(self, tokens: torch.Tensor, last: int = 0) -> torch.Tensor:
         """last > 0: updates of the last `last` frames only (B, N, last, 4), the same values as those rows of
         the full output; the last time block and what follows it then run on those frames alone."""
+        return self.run(tokens, last)[0]
+
+    def run(self, tokens: torch.Tensor, last: int = 0, earlier: list | None = None, keep: bool = False):
+        """`forward`, and with `keep` the keys and values of every time block (a list of (B*(N+V), heads, T,
+        D/heads) pairs; None without).
+
+        earlier: the list an earlier `run` over the whole window returned. tokens (B, N, m, input_dim) are
+        then the window's newest m rows only; the rows before them enter every time block through their
+        keys and values from that earlier run (they are not recomputed: the stream schedule's later passes).
+        """
         x = self.input_transform(tokens)
         B, N, T, D = x.shape
         V = self.virual_tracks.shape[1]
         x = torch.cat([x, self.virual_tracks.expand(B, V, T, D)], dim=1)  # B (N+V) T D
-        j = 0
+        j, kept = 0, []
         for i, block in enumerate(self.time_blocks):
             trim = last if i == len(self.time_blocks) - 1 else 0
-            x = block(x.reshape(B * (N + V), T, D), last=trim)
+            before = None
+            if earlier is not None:
+                k, v = earlier[i]
+                before = k[:, :, : k.shape[2] - T], v[:, :, : v.shape[2] - T]
+            x, kv = block.step(x.reshape(B * (N + V), T, D), last=trim, earlier=before)
+            if keep:
+                kept.append(kv)
             T = x.shape[1]
             x = x.reshape(B, N + V, T, D)
             if self.space_every and i % self.space_every == 0:
@@ -125,7 +153,7 @@ class UpdateFormer(nn.Module):
                 x = torch.cat([points, virtual], dim=1).reshape(B, T, N + V, D).transpose(1, 2)
                 j += 1
         x = x[:, :N]
-        return torch.cat([self.flow_head(x), self.vis_conf_head(x)], dim=-1)
+        return torch.cat([self.flow_head(x), self.vis_conf_head(x)], dim=-1), kept if keep else None
 
 
 def init_transformer_weights(former: UpdateFormer) -> None:
