@@ -64,7 +64,7 @@ def _info(args: argparse.Namespace) -> int:
         )
         per_frame = c.per_frame(cfg.window_step)
         print(f"         per frame: " + ", ".join(f"{k} {v / 1e9:.1f} GFLOP" for k, v in per_frame.items())
-              + f" (stream: {cfg.stream_iters} iterations over {cfg.stream_refine} frames"
+              + f" (stream: {cfg.stream_iters} iteration(s) over {cfg.stream_refine} frame(s)"
               + (f", the later ones over the newest {cfg.stream_refine + 1})" if cfg.stream_reuse else ")"))
         report["cost"].append(
             {"points": n, "encoder_flops_per_frame": c.encoder_per_frame, "window_step_flops": c.window_step,

@@ -26,9 +26,10 @@ pytestmark = pytest.mark.skipif(shipped("onnxruntime") is None or shipped("torch
                                 reason="the default model's files do not ship in this checkout")
 
 FRAMES = 24
-# INT8 vs float32 on the sample clip; measured: published median 0.10, max 1.1 px; stream (R=2, K=2, whose refined
-# history carries the int8 error on) median 0.11, max 2.6 px. Accuracy itself is guarded by realtex (README).
-MEDIAN_PX, MAX_PX = 0.25, 3.0
+# INT8 vs float32 on the sample clip; measured: published median 0.10, max 1.1 px; stream (R=1, K=3) median 0.10,
+# max 1.1 px (R=2, K=2, whose refined history carried the int8 error on, measured a 2.6 px max). Accuracy itself is
+# guarded by realtex (README).
+MEDIAN_PX, MAX_PX = 0.25, 2.0
 
 
 def _sha256(path) -> str:
