@@ -166,6 +166,10 @@ class CoTracker3(nn.Module):
         # displacements are measured in feature pixels scaled by the training resolution
         disp_scale = feat_coords.new_tensor([cfg.model_resolution[1], cfg.model_resolution[0]]) / cfg.stride
         time_emb = resample_time_embedding(self.time_emb, S).to(feat_coords.dtype)
+        # with `earlier`, only the newest rows' tokens are built (one row more: its neighbour gives their motion)
+        lo = 0 if earlier is None else max(S - rows - 1, 0)
+        feat_coords, vis, conf, corr = (t[:, lo:] for t in (feat_coords, vis, conf, corr))
+        time_emb = time_emb[:, lo:]
         zero = feat_coords.new_zeros(B, 1, N, 2)
         fwd = torch.cat([feat_coords[:, :-1] - feat_coords[:, 1:], zero], dim=1)
         bwd = torch.cat([zero, feat_coords[:, 1:] - feat_coords[:, :-1]], dim=1)
@@ -173,7 +177,7 @@ class CoTracker3(nn.Module):
         tokens = torch.cat([vis, conf, corr, motion], dim=-1)  # B S N input_dim
         tokens = tokens.transpose(1, 2) + time_emb[:, None]  # B N S input_dim
         if earlier is not None:
-            tokens = tokens[:, :, S - rows:]
+            tokens = tokens[:, :, S - rows - lo:]
         delta, kv = self.updateformer.run(tokens, last=last, earlier=earlier, keep=keep)
         return delta.transpose(1, 2), kv
 
