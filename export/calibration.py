@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from rt_edge.backends.onnx_meta import GRAPHS, read_meta
+from rt_edge.backends.onnx_meta import GRAPHS, fmap_names, fmaps_names, read_meta
 from rt_edge.context import grid_points
 from rt_edge.image import resize_aligned
 from rt_edge.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, open_source
@@ -134,10 +134,10 @@ class _Recorder:
         if graph == "encoder":
             self.pyramids.put(outputs[:L])
         elif graph == "query":
-            self.queries.append((self.pyramids.put([feeds[f"fmap_{i}"] for i in range(L)]), np.array(feeds["xy"])))
+            self.queries.append((self.pyramids.put([feeds[n] for n in fmap_names(L)]), np.array(feeds["xy"])))
         elif graph == "window_step":
-            S = feeds["fmaps_0"].shape[0]
-            frames = [self.pyramids.put([feeds[f"fmaps_{i}"][s] for i in range(L)]) for s in range(S)]
+            stacked = [feeds[n] for n in fmaps_names(L)]
+            frames = [self.pyramids.put([f[s] for f in stacked]) for s in range(len(stacked[0]))]
             rec = {name: np.array(feeds[name], np.float32) for name in WINDOW_STATE}
             self.windows.append({"frames": frames, "query_feats": self.blocks.put([feeds["query_feats"]]), **rec})
 
@@ -391,11 +391,11 @@ def calibration_batches(cache_dir: str | Path, graph: str, manifest: dict | None
             batch = {"image": load["encoder.image"][i]}
         elif graph == "query":
             p = int(load["query.frame"][i])
-            batch = {f"fmap_{lvl}": load[f"pyramid.fmap_{lvl}"][p] for lvl in range(L)}
+            batch = {n: load[f"pyramid.{n}"][p] for n in fmap_names(L)}
             batch["xy"] = load["query.xy"][i]
         else:
             frames = np.asarray(load["window_step.frames"][i])
-            batch = {f"fmaps_{lvl}": load[f"pyramid.fmap_{lvl}"][frames] for lvl in range(L)}
+            batch = {n: load[f"pyramid.{m}"][frames] for n, m in zip(fmaps_names(L), fmap_names(L))}
             batch.update({n: load[f"window_step.{n}"][i] for n in WINDOW_STATE})
             batch["query_feats"] = load["query_feats"][int(load["window_step.query_feats"][i])]
         yield {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in batch.items()}

@@ -14,7 +14,7 @@ import torch
 
 import rt_edge
 from rt_edge.backends import check_image_size
-from rt_edge.backends.onnx_meta import FORMAT, META_FILE
+from rt_edge.backends.onnx_meta import FORMAT, HISTORY_OUTPUT, META_FILE, STEP_OUTPUTS, graph_io
 from rt_edge.model import CoTracker3, load_checkpoint
 
 from .calibration import sha256_file
@@ -61,7 +61,6 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     N = 5  # example count for tracing; the points axis is dynamic
     g = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, H, W, generator=g) * 255
-    levels = [f"fmap_{i}" for i in range(L)]
     with torch.no_grad():
         fmaps = EncoderGraph(model)(image)
     xy = torch.rand(N, 2, generator=g) * torch.tensor([W - 1.0, H - 1.0])
@@ -69,29 +68,23 @@ def export_onnx(checkpoint: Any, out_dir: str | os.PathLike, image_size=None, it
     qf = torch.randn(N, L, k, k, C, generator=g)
     coords = xy[None].expand(S, N, 2).contiguous()
     zeros = torch.zeros(S, N)
-    graphs = {
-        "encoder": (EncoderGraph(model), (image,), ["image"], levels, {}),
-        "query": (QueryGraph(model), (*fmaps, xy), levels + ["xy"], ["query_feats"],
-                  {"xy": {0: "points"}, "query_feats": {0: "points"}}),
-        "window_step": (
-            WindowStepGraph(model, iters), (*win_fmaps, coords, zeros, zeros, qf, torch.ones(N)),
-            [f"fmaps_{i}" for i in range(L)] + ["coords", "vis", "conf", "query_feats", "active"],
-            ["coords_out", "vis_out", "conf_out"],
-            {"coords": {1: "points"}, "vis": {1: "points"}, "conf": {1: "points"}, "query_feats": {0: "points"},
-             "active": {0: "points"}, "coords_out": {1: "points"}, "vis_out": {1: "points"},
-             "conf_out": {1: "points"}},
-        ),
+    points = {name: {0: "points"} for name in ("xy", "query_feats", "active", "fresh")}
+    points.update({name: {1: "points"} for name in ("coords", "vis", "conf", "past_corr", *STEP_OUTPUTS,
+                                                     HISTORY_OUTPUT)})
+    modules = {
+        "encoder": (EncoderGraph(model), (image,)),
+        "query": (QueryGraph(model), (*fmaps, xy)),
+        "window_step": (WindowStepGraph(model, iters), (*win_fmaps, coords, zeros, zeros, qf, torch.ones(N))),
         "frame_step": (
             FrameStepGraph(model, cfg.stream_iters),
             (*(f[-R:] for f in win_fmaps), torch.randn(S - 1, N, L * cfg.corr_dim, generator=g), coords, zeros,
              zeros, qf, (torch.arange(N) % 2).float()),
-            [f"fmaps_{i}" for i in range(L)] + ["past_corr", "coords", "vis", "conf", "query_feats", "fresh"],
-            ["coords_out", "vis_out", "conf_out", "past_corr_out"],
-            {"past_corr": {1: "points"}, "coords": {1: "points"}, "vis": {1: "points"}, "conf": {1: "points"},
-             "query_feats": {0: "points"}, "fresh": {0: "points"}, "coords_out": {1: "points"},
-             "vis_out": {1: "points"}, "conf_out": {1: "points"}, "past_corr_out": {1: "points"}},
         ),
     }
+    graphs = {}
+    for name, (module, args) in modules.items():
+        ins, outs = graph_io(name, L)
+        graphs[name] = (module, args, ins, outs, {n: points[n] for n in ins + outs if n in points})
     meta_graphs = {}
     for name, (module, args, ins, outs, dyn) in graphs.items():
         path = out / f"{name}.onnx"

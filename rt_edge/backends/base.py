@@ -12,6 +12,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ..config import ModelConfig
+from .onnx_meta import fmaps_names
 
 FrameFeatures = Any  # one frame's pyramid in the executor's arrays
 QueryFeatures = Any  # (K, L, k, k, C) support features in the executor's arrays
@@ -67,7 +68,7 @@ class Executor(Protocol):
 
 def stacked_fmaps(frames: Sequence[FrameFeatures], levels: int) -> dict[str, np.ndarray]:
     """The fmaps_l inputs (F, C, h_l, w_l) of window_step / frame_step from F host pyramids, oldest first."""
-    return {f"fmaps_{i}": np.stack([f[i] for f in frames]) for i in range(levels)}
+    return {n: np.stack([f[i] for f in frames]) for i, n in enumerate(fmaps_names(levels))}
 
 
 def history_columns(history: Any, cols: np.ndarray, rows: int, width: int, zeros) -> Any:

@@ -17,6 +17,34 @@ GRAPHS = ("encoder", "query", "window_step")
 STREAM_GRAPH = "frame_step"  # the stream schedule's graph; exports before it lack it (and meta lists it then)
 INT8_GRAPHS = ("encoder", "window_step", STREAM_GRAPH)  # what `python -m export quantize` can make INT8
 
+# The graphs' input and output names: an interface between the exporter, the calibration tools and the executors.
+STEP_OUTPUTS = ("coords_out", "vis_out", "conf_out")  # window_step and frame_step: (S or R, N, 2), (., N), (., N)
+HISTORY_OUTPUT = "past_corr_out"  # frame_step: the next correlation history (S-1, N, L*corr_dim)
+
+
+def fmap_names(levels: int) -> list[str]:
+    """One frame's pyramid, fmap_l (1, C, h_l, w_l): the encoder's outputs, the query graph's inputs."""
+    return [f"fmap_{i}" for i in range(levels)]
+
+
+def fmaps_names(levels: int) -> list[str]:
+    """F frames' pyramids stacked, fmaps_l (F, C, h_l, w_l): the first inputs of window_step and frame_step."""
+    return [f"fmaps_{i}" for i in range(levels)]
+
+
+def graph_io(graph: str, levels: int) -> tuple[list[str], list[str]]:
+    """-> (input names, output names) of one exported graph, in their positional order."""
+    state = ["coords", "vis", "conf", "query_feats"]
+    table = {
+        "encoder": (["image"], fmap_names(levels)),
+        "query": (fmap_names(levels) + ["xy"], ["query_feats"]),
+        "window_step": (fmaps_names(levels) + state + ["active"], list(STEP_OUTPUTS)),
+        STREAM_GRAPH: (fmaps_names(levels) + ["past_corr"] + state + ["fresh"], [*STEP_OUTPUTS, HISTORY_OUTPUT]),
+    }
+    if graph not in table:
+        raise ValueError(f"unknown graph {graph!r}; expected one of {', '.join(table)}")
+    return table[graph]
+
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
     """Load and check DIR/meta.json; ValueError / FileNotFoundError naming what is wrong."""

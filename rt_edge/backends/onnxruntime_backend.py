@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import ModelConfig
 from .base import HostQueries, stacked_fmaps
-from .onnx_meta import read_meta
+from .onnx_meta import fmap_names, read_meta
 
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")  # preferred first
@@ -73,7 +73,7 @@ class OrtExecutor(HostQueries):
         return self._run("encoder", {"image": x})
 
     def query_features(self, frame: list[np.ndarray], xy: np.ndarray) -> np.ndarray:
-        feeds = {f"fmap_{i}": frame[i] for i in range(self.levels)}
+        feeds = dict(zip(fmap_names(self.levels), frame))
         feeds["xy"] = np.asarray(xy, np.float32).reshape(-1, 2)
         return self._run("query", feeds)[0]
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import ModelConfig
 from .base import HostQueries
-from .onnx_meta import read_meta
+from .onnx_meta import HISTORY_OUTPUT, STEP_OUTPUTS, fmap_names, fmaps_names, read_meta
 from .trt_meta import ENGINE_FILES, check_engine_compatible, plugin_library, read_engine_meta
 
 
@@ -121,23 +121,23 @@ class TrtExecutor(HostQueries):
     def _stacked_fmaps(self, graph: str, frames) -> dict[str, DeviceArray]:
         """fmaps_l (F, C, h_l, w_l) inputs from F device pyramids, copied on the device into buffers kept per graph."""
         inputs = {}
-        for lvl in range(self.cfg.corr_levels):
+        for lvl, name in enumerate(fmaps_names(self.cfg.corr_levels)):
             shape = (len(frames), *frames[0][lvl].shape)
             buf = self._window_bufs.get((graph, lvl, shape))
             if buf is None:
                 buf = self._window_bufs[(graph, lvl, shape)] = DeviceArray(self.cudart, shape)
             for s, f in enumerate(frames):
                 self._copy(buf, s * f[lvl].nbytes, f[lvl])
-            inputs[f"fmaps_{lvl}"] = buf
+            inputs[name] = buf
         return inputs
 
     # --------------------------------------------------------------------- executor interface
     def encode(self, image: np.ndarray) -> list[DeviceArray]:
         out = self._run("encoder", {"image": self._upload(image.transpose(2, 0, 1)[None])})
-        return [out[f"fmap_{i}"] for i in range(self.cfg.corr_levels)]
+        return [out[n] for n in fmap_names(self.cfg.corr_levels)]
 
     def query_features(self, frame: list[DeviceArray], xy: np.ndarray) -> np.ndarray:
-        inputs = {f"fmap_{i}": f for i, f in enumerate(frame)}
+        inputs = dict(zip(fmap_names(self.cfg.corr_levels), frame))
         inputs["xy"] = self._upload(np.asarray(xy, np.float32).reshape(-1, 2))
         return self._download(self._run("query", inputs)["query_feats"])
 
@@ -150,7 +150,7 @@ class TrtExecutor(HostQueries):
                         ("active", np.asarray(active, np.float32))):
             inputs[name] = self._upload(a)
         out = self._run("window_step", inputs)
-        return tuple(self._download(out[n]) for n in ("coords_out", "vis_out", "conf_out"))
+        return tuple(self._download(out[n]) for n in STEP_OUTPUTS)
 
     def frame_step(self, frames, history, cols, coords, vis, conf, query_feats):
         S, N = coords.shape[:2]
@@ -167,4 +167,4 @@ class TrtExecutor(HostQueries):
                         ("fresh", (cols < 0).astype(np.float32))):
             inputs[name] = self._upload(a)
         out = self._run("frame_step", inputs)
-        return (*(self._download(out[n]) for n in ("coords_out", "vis_out", "conf_out")), out["past_corr_out"])
+        return (*(self._download(out[n]) for n in STEP_OUTPUTS), out[HISTORY_OUTPUT])
