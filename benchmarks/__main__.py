@@ -1,6 +1,7 @@
-"""`python -m benchmarks`: accuracy and speed measurements; results are committed under benchmarks/results/.
+"""Accuracy and speed measurements (TAP-Vid, realtex, latency, streaming, ...); results go to benchmarks/results/.
 
-Each subcommand lives in its own module benchmarks/cli_<name>.py exposing `register(subparsers)`.
+`rt-edge bench COMMAND` or `python -m benchmarks COMMAND`; each command lives in its own module
+benchmarks/cli_<name>.py exposing `register(subparsers)`.
 """
 
 from __future__ import annotations
@@ -8,11 +9,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rt_edge.subcommands import run
+from rt_edge.subcommands import package_parser, run_parsed
+
+DESCRIPTION = __doc__.splitlines()[0]
 
 
-def main(argv=None) -> int:
-    return run("benchmarks", Path(__file__).parent, __doc__.splitlines()[0], argv)
+def build_parser(prog: str = "python -m benchmarks"):
+    return package_parser("benchmarks", Path(__file__).parent, prog, DESCRIPTION)
+
+
+def main(argv=None, prog: str = "python -m benchmarks") -> int:
+    return run_parsed(build_parser(prog), argv)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "agreement", help="checkpoints vs teacher labels on held-out clips of unlabelled videos (no ground truth)",
         description="Did pseudo-label fine-tuning adapt the student to your videos? Label --clips-per-video random "
@@ -66,7 +68,7 @@ def register(sub) -> None:
     p.add_argument("--videos", required=True, metavar="DIR", help="folder of videos or image folders")
     p.add_argument("--teachers", required=True, nargs="+", metavar="SPEC",
                    help="teacher SPECs as in `python -m training pseudo` (lk[:win=..], flow[:method=..], ...)")
-    p.add_argument("--checkpoint", required=True, nargs="+", metavar="CKPT", help="rt_edge checkpoints to compare")
+    cli_args.add_checkpoint(p, many=True, required=True, what="to compare")
     p.add_argument("--cache", required=True, metavar="DIR", help="label cache for these clips (made once, reused)")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--seed", type=int, default=1, help="clip and query seed (1; differ from the training run's)")
@@ -75,6 +77,6 @@ def register(sub) -> None:
     p.add_argument("--clip-frames", type=int, default=32, metavar="T", help="clip length (32)")
     p.add_argument("--points", type=int, default=64, help="SIFT queries per clip (64)")
     p.add_argument("--keyframes", type=int, default=8, help="frames SIFT runs on (8)")
-    p.add_argument("--iters", type=int, default=6, help="rt_edge refinement iterations (6)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    cli_args.add_iters(p, default=6)
+    cli_args.add_threads(p, default=0)
     p.set_defaults(func=run)

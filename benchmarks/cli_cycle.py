@@ -32,7 +32,7 @@ def _table(title: str, reports: dict[str, dict]) -> None:
 def run(args) -> int:
     from .cycle import evaluate
     from rt_edge.evaluation.lk import lk_predictor
-    from .realtex import list_videos
+    from rt_edge.video import list_clips
 
     for name, values in (("--size", args.size), ("--grid", [args.grid]), ("--iters", [args.iters])):
         if any(v < 1 for v in values):
@@ -47,7 +47,7 @@ def run(args) -> int:
     for v in args.videos:
         if not Path(v).exists():
             raise FileNotFoundError(f"video not found: {v}")
-    videos = [p for v in args.videos for p in list_videos(str(v))]  # folders expand to their video files
+    videos = [p for v in args.videos for p in list_clips(str(v))]  # folders expand to their video files
     size = tuple(args.size)
     if 2 * args.margin >= min(size) - 1 or args.margin < 0:
         raise ValueError(f"--margin must be in [0, {(min(size) - 1) / 2:g}) px for --size {size[0]} {size[1]}, "
@@ -98,6 +98,8 @@ def _rt_edge(args):
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "cycle", help="forward-backward cycle error on real clips: rt_edge vs OpenCV Lucas-Kanade",
         description="For each video: the first --frames frames resized to --size, a --grid x --grid grid of "
@@ -110,17 +112,16 @@ def register(sub) -> None:
         "weights.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="video files and/or folders (a folder: its video files, by name)")
-    p.add_argument("--checkpoint", help="rt_edge weights (default: the package's default weights; rt_edge is skipped "
-                   "where they are not installed)")
+    cli_args.add_checkpoint(p, what="for rt_edge; rt_edge is skipped where none is given and the default model "
+                            "is not installed")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--frames", type=int, default=24, help="frames per clip, from the start (24)")
     p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"),
                    help="clip frame size after resizing (256 256)")
     p.add_argument("--grid", type=int, default=8, help="grid side: grid*grid query points per clip (8)")
     p.add_argument("--margin", type=float, default=16.0, help="grid distance from the frame border, px (16)")
-    p.add_argument("--iters", type=int, default=6, help="rt_edge refinement iterations (6)")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="rt_edge model input size (default: the checkpoint's, 384x512 for the published models)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads for rt_edge (0: torch's default)")
+    cli_args.add_iters(p, default=6, note="rt_edge's")
+    cli_args.add_image_size(p, note="rt_edge's; 384 512 for the published models")
+    cli_args.add_threads(p, default=0)
     add_schedule_args(p)
     p.set_defaults(func=run)

@@ -58,7 +58,7 @@ def run(args) -> int:
     cfg = ModelConfig()
     for n in args.points:
         check_inputs(cfg, args.image_size, n, args.iters, args.precision)
-    keys = list(DEVICE_KEYS) if "all" in args.device else list(dict.fromkeys(args.device))
+    keys = list(DEVICE_KEYS) if "all" in args.target else list(dict.fromkeys(args.target))
     out = _table([DEVICES[k] for k in keys], args, cfg)
     out["command"] = "python -m benchmarks " + " ".join(sys.argv[1:])
     if args.out:
@@ -69,18 +69,19 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     e = sub.add_parser(
         "estimate", help="roofline bound of per-frame time on a device's published peaks (not a measurement)",
         description="ESTIMATE (roofline lower bound, not a measurement). Traces the encoder and one window step "
         "on the meta device, counts FLOPs (torch's counter) and bytes moved per op, and bounds the time per frame "
         "on a device's published dense peak rates and memory bandwidth: per-op (unfused kernels) and compulsory "
         "(ideal fusion). Also searches the largest points count that could hold 30 fps.")
-    e.add_argument("--device", nargs="+", required=True, choices=(*DEVICE_KEYS, "all"), metavar="DEVICE",
-                   help=f"one or more of {', '.join(DEVICE_KEYS)}, or all")
+    e.add_argument("--target", nargs="+", required=True, choices=(*DEVICE_KEYS, "all"), metavar="DEVICE",
+                   help=f"target devices to estimate for: one or more of {', '.join(DEVICE_KEYS)}, or all")
     e.add_argument("--points", nargs="+", type=int, required=True, metavar="N", help="tracked points counts")
-    e.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default 6)")
-    e.add_argument("--image-size", nargs=2, type=int, default=[384, 512], metavar=("H", "W"),
-                   help="model input size (default 384 512)")
+    cli_args.add_iters(e, default=6)
+    cli_args.add_image_size(e, default=[384, 512])
     e.add_argument("--precision", choices=("fp16", "fp32", "int8"), default="fp16",
                    help="peak rate and bytes per element used (default fp16)")
     e.add_argument("--low-latency", action="store_true", help="a window every frame instead of every window_step")

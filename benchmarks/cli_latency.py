@@ -186,6 +186,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
     from rt_edge.weights_args import add_weights_args
 
     p = sub.add_parser(
@@ -197,24 +198,23 @@ def register(sub) -> None:
         "default model at its own input size (--published: the published configuration with random weights, "
         "384x512). Defaults: iters 6, one warm-up window then two window steps of "
         "measured frames (32 frames in all) -- about a minute per points count on a 2-core CPU.")
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"),
-                   help="executor: torch (--checkpoint, --published or the default model), onnxruntime / tensorrt "
-                        "(--model-dir)")
-    add_weights_args(p, "torch weights (default: the package's default model); with --model-dir, the reference "
-                        "schedule's (default: random weights of the export's configuration)")
+    cli_args.add_backend(p, default=None, note="torch runs --checkpoint, --published or the default model, "
+                         "onnxruntime / tensorrt the --model-dir export; required unless --plot-only")
+    add_weights_args(p, "for the torch backend; with --model-dir, the reference schedule's",
+                     default="default: the package's default model; with --model-dir, random weights of the "
+                     "export's configuration")
     p.add_argument("--model-dir", help="an export directory (python -m export onnx / trt)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    cli_args.add_device(p, default="cpu")
     p.add_argument("--points", nargs="+", type=int, default=DEFAULT_POINTS, metavar="N",
                    help=f"points counts (default {' '.join(map(str, DEFAULT_POINTS))})")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="model input size (default 384 512; an export's own size)")
-    p.add_argument("--iters", type=int, help="iterations per window (default 6; an export's own)")
+    cli_args.add_image_size(p, note="with --model-dir, an export's own (a different value is refused)")
+    cli_args.add_iters(p, default=None, note="with --model-dir, an export's own (a different value is refused)")
     p.add_argument("--low-latency", action="store_true", help="run a window at every frame")
     p.add_argument("--frames", type=int, help="measured frames after warm-up (default 2 x window step = 16); a "
                    "multiple of the window step in the published schedule")
     p.add_argument("--warmup", type=int, help="frames pushed before measuring (default window_len = 16)")
     p.add_argument("--video", help="frames from this video (default: the shipped sample clip), looped if short")
-    p.add_argument("--threads", type=int, default=0, help="torch (and onnxruntime) CPU threads (default: theirs)")
+    cli_args.add_threads(p, default=0)
     p.add_argument("--no-reference", action="store_true", help="skip the reference schedule (slow on a CPU)")
     p.add_argument("--out", help="JSON result (default benchmarks/results/latency_<backend>_<device>.json); "
                    "the PNG goes next to it. With --plot-only: the PNG to write")

@@ -44,6 +44,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
     from rt_edge.weights_args import add_weights_args
 
     o = sub.add_parser("online", help="per-frame time: runtime vs the reference schedule (and low-latency mode)",
@@ -54,10 +55,9 @@ def register(sub) -> None:
     add_weights_args(o)
     o.add_argument("--points", type=int, default=100, help="a square number: grid points (default 100)")
     o.add_argument("--frames", type=int, default=48, help="frames to use (default 48)")
-    o.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="model input size (default: the model's own; 384 512 with --published)")
-    o.add_argument("--iters", type=int, default=6)
-    o.add_argument("--threads", type=int, default=0)
+    cli_args.add_image_size(o, note="384 512 with --published")
+    cli_args.add_iters(o, default=6)
+    cli_args.add_threads(o, default=0)
     o.add_argument("--no-low-latency", action="store_true", help="skip the low-latency run")
     o.add_argument("--onnx-dir", help="also run the onnxruntime backend on this export (same weights and size): "
                    "closed loop (its own windows) and replay (each torch graph call again on the same inputs)")

@@ -102,6 +102,8 @@ def _rt_edge(args):
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "realtex", help="accuracy on real textures moved with known motion: rt_edge vs OpenCV Lucas-Kanade",
         description="Generate sequences from frames of real videos moved by smooth homographies plus a smooth "
@@ -113,21 +115,20 @@ def register(sub) -> None:
         "same --seed, same file.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH",
                    help="folder(s) of videos or video files to take textures from")
-    p.add_argument("--checkpoint", help="rt_edge weights, an export folder with --backend onnxruntime (default: the "
-                   "package's default weights; rt_edge is skipped where they are not installed)")
+    cli_args.add_checkpoint(p, exports=True, what="for rt_edge; rt_edge is skipped where none is given and the "
+                            "default model is not installed")
     p.add_argument("--out", required=True, help="result JSON")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", nargs=2, type=int, default=[256, 256], metavar=("H", "W"), help="frame size (256 256)")
     p.add_argument("--sequences", type=int, default=4, help="number of sequences (4)")
     p.add_argument("--frames", type=int, default=24, help="frames per sequence (24)")
     p.add_argument("--points", type=int, default=64, help="query points per sequence (64)")
-    p.add_argument("--backend", default="torch", help="rt_edge backend: torch or onnxruntime (torch)")
-    p.add_argument("--iters", type=int, default=6, help="rt_edge refinement iterations (6)")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="rt_edge model input size (default: the checkpoint's, 384x512 for the published models)")
+    cli_args.add_backend(p, choices=("torch", "onnxruntime"), default="torch", note="rt_edge's")
+    cli_args.add_iters(p, default=6, note="rt_edge's")
+    cli_args.add_image_size(p, note="rt_edge's; 384 512 for the published models")
     p.add_argument("--support", choices=["joint", "single"], default="joint",
                    help="rt_edge: all points in one run (joint) or one run per point with local support grids")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    cli_args.add_threads(p, default=0)
     add_schedule_args(p)
     p.add_argument("--lk-win", type=int, default=21, help="Lucas-Kanade window (21 px)")
     p.add_argument("--lk-levels", type=int, default=3, help="Lucas-Kanade pyramid levels above the image (3)")

@@ -76,6 +76,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "stream-sweep", help="the stream schedule's refined frames, iterations and visibility threshold on realtex",
         description="Track realtex sequences (benchmarks/realtex.py; 256x256, 24 frames, 64 points, query mode "
@@ -84,7 +86,7 @@ def register(sub) -> None:
         "on clips that are not the held-out ones, then confirm on those with `benchmarks realtex`.")
     p.add_argument("--videos", required=True, nargs="+", metavar="PATH", help="videos to take textures from")
     p.add_argument("--out", required=True, help="result JSON")
-    p.add_argument("--checkpoint", help="torch weights (default: the package's default weights)")
+    cli_args.add_checkpoint(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sequences", type=int, default=8, help="number of sequences (8)")
     p.add_argument("--refine", nargs="+", type=int, default=[1, 2, 4], metavar="R",
@@ -96,7 +98,6 @@ def register(sub) -> None:
                    "pass (on), or over the whole window (off); ModelConfig.stream_reuse (on)")
     p.add_argument("--thresholds", nargs="+", type=float, default=list(THRESHOLDS), metavar="T",
                    help=f"visibility thresholds ({' '.join(map(str, THRESHOLDS))})")
-    p.add_argument("--image-size", nargs=2, type=int, default=[384, 384], metavar=("H", "W"),
-                   help="model input size (384 384, the default model's)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    cli_args.add_image_size(p, default=[384, 384], note="384 384 is the default model's")
+    cli_args.add_threads(p, default=1)
     p.set_defaults(func=run)

@@ -110,22 +110,24 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser("streaming", help="per-push time of the published, stream and window-per-frame schedules",
                        description="Push the frames of a clip through an OnlineTracker once per "
                        "schedule and backend, alternating the runs --repeats times in one process, and report each "
                        "push's time after the first window_len pushes: mean, p50, p95, p99, max, frames/s, "
                        "p99/p50 (1 = flat) and the mean against the published schedule's.")
-    p.add_argument("--checkpoint", help="weights (default: the package's default weights)")
+    cli_args.add_checkpoint(p, what="for the torch backend")
     p.add_argument("--video", help="clip (default: the shipped sample clip), looped to --frames")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"), help="model input (default: the weights')")
+    cli_args.add_image_size(p)
     p.add_argument("--points", type=int, default=100, help="points on a grid on frame 0 (100)")
     p.add_argument("--frames", type=int, default=64, help="frames pushed per run (64)")
     p.add_argument("--repeats", type=int, default=2, help="runs per schedule, alternated (2)")
-    p.add_argument("--iters", type=int, default=6, help="window iterations of the window schedules (6)")
-    p.add_argument("--threads", type=int, default=0, help="torch and onnxruntime threads (0: their defaults)")
-    p.add_argument("--backend", nargs="+", default=["torch"], choices=["torch", "onnxruntime"], metavar="NAME",
-                   help="executors to time, alternated with the schedules: torch (--checkpoint) and/or "
-                   "onnxruntime (--onnx-dir; default: the package's shipped export of the default weights)")
+    cli_args.add_iters(p, default=6, note="of the window schedules")
+    cli_args.add_threads(p, default=0)
+    cli_args.add_backend(p, choices=("torch", "onnxruntime"), default=["torch"], many=True,
+                         note="alternated with the schedules: torch runs --checkpoint, onnxruntime --onnx-dir "
+                         "(default: the package's shipped export of the default weights)")
     p.add_argument("--onnx-dir", nargs="+", metavar="DIR",
                    help="the onnxruntime backend's export(s) (of --checkpoint, at the same size); several are "
                    "timed side by side as onnxruntime[folder name]")

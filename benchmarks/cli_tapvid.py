@@ -75,6 +75,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "tapvid", help="TAP-Vid accuracy: AJ, <delta^x_avg, OA on DAVIS, RGB-Stacking, Kinetics or RoboTAP",
         description="Evaluate the rt-edge tracker on a TAP-Vid benchmark as published: videos resized to "
@@ -85,24 +87,21 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, metavar="PATH",
                    help="davis / rgb_stacking: the .pkl file; kinetics: the directory of *_of_*.pkl shards; "
                    "robotap: the directory of robotap_split*.pkl (or one file)")
-    p.add_argument("--checkpoint", metavar="CKPT",
-                   help="CoTracker3 weights (.pth), or an export directory for --backend onnxruntime "
-                   "(default: the package's default weights)")
+    cli_args.add_checkpoint(p, exports=True)
     p.add_argument("--mode", required=True, choices=QUERY_MODES, help="query sampling (and which frames count)")
-    p.add_argument("--backend", default="torch", choices=BACKENDS)
+    cli_args.add_backend(p, choices=BACKENDS, default="torch")
     p.add_argument("--tracker", default="online", choices=TRACKER_MODES,
                    help="online sliding windows (default) or one offline window (offline checkpoint, torch)")
     p.add_argument("--support", default="joint", choices=SUPPORT_MODES,
                    help="joint: all points of a video in one run (fast); single: one run per point with its "
                    "own support grids (the papers' protocol, N times the cost)")
-    p.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default 6)")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="model input size (default: the checkpoint's 384x512, or the export's)")
+    cli_args.add_iters(p, default=6)
+    cli_args.add_image_size(p)
     p.add_argument("--coords", default="tapnet", choices=tuple(COORD_CONVENTIONS),
                    help="normalised points -> raster: tapnet x*256 (the benchmark's, default) or cotracker "
                    "x*255 (CoTracker's evaluation)")
     p.add_argument("--limit", type=int, metavar="K", help="only the first K videos")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    cli_args.add_threads(p, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--out", metavar="FILE.json", help="write per-video metrics, means and the settings here")
     p.set_defaults(func=run)

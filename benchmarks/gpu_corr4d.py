@@ -426,16 +426,16 @@ def _summary(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m benchmarks.gpu_corr4d", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results"),
-                   help="directory for corr4d_<device>.json (default benchmarks/results)")
-    p.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), help="CMake build directory (default build/)")
-    p.add_argument("--quick", action="store_true", help="fewer repetitions and N = 1024 only")
-    p.add_argument("--reps", type=int, default=30, help="timed repetitions per measurement (default 30)")
-    args = p.parse_args(argv)
+    from rt_edge.subcommands import standalone
+
+    from .cli_gpu_corr4d import add_arguments
+
+    return standalone("python -m benchmarks.gpu_corr4d", __doc__.splitlines()[0], add_arguments, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if not torch.cuda.is_available():
-        print("benchmarks: error: no CUDA device (this script is for the GPU machine)", file=sys.stderr)
-        return 2
+        raise ValueError("no CUDA device (this benchmark is for the GPU machine)")
     props = torch.cuda.get_device_properties(0)
     res: dict = {
         "device": {"name": props.name, "capability": "".join(map(str, torch.cuda.get_device_capability())),

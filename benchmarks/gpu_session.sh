@@ -24,6 +24,6 @@ PYTHONUNBUFFERED=1 "$PY" -m benchmarks.gpu_corr4d --out "$OUT"
     --bf16 --device cuda --out "$WORK/online" --quiet
 "$PY" -m training kubric --data "$WORK/data" --variant offline --steps 25 --warmup 5 --size 384 512 --points 512 \
     --frames 60 --bf16 --device cuda --out "$WORK/offline" --quiet
-"$PY" -m benchmarks.train_throughput "$WORK/online" "$WORK/offline" --device "$DEV" \
+"$PY" -m benchmarks.train_throughput "$WORK/online" "$WORK/offline" --machine "$DEV" \
     --out "$OUT/train_throughput_$DEV.json"
 echo "results in $OUT"

@@ -36,7 +36,7 @@ import numpy as np
 
 from rt_edge.evaluation.tapvid import SUMMARY, WITHIN, raster_metrics
 from rt_edge.evaluation.trackers import Predictor
-from rt_edge.video import VIDEO_EXTENSIONS
+from rt_edge.video import list_clips
 
 _MAX_GRADIENT = 0.25  # bound on |grad d_t|: the fixed-point inverse contracts by this factor per step
 
@@ -326,27 +326,6 @@ def _sample_points(rng: np.random.Generator, motion: Motion, hidden, texture_hw,
     raise ValueError(f"could not place {n} visible query points (occluders cover nearly every frame?)")
 
 
-def list_videos(videos: str | Path | Seq[str | Path]) -> list[Path]:
-    """A folder (its video files, sorted by name) or a list of files -> existing video paths."""
-    if isinstance(videos, (str, Path)):
-        folder = Path(videos)
-        if not folder.exists():
-            raise FileNotFoundError(f"videos folder not found: {folder}")
-        if folder.is_file():
-            return [folder]
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
-        if not paths:
-            raise ValueError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}")
-        return paths
-    paths = [Path(p) for p in videos]
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"video not found: {p}")
-    if not paths:
-        raise ValueError("no videos given")
-    return paths
-
-
 def _read_frame(rng: np.random.Generator, paths: list[Path], max_index: int = 40) -> tuple[np.ndarray, str]:
     """A random frame (among the first max_index) of a random video -> (frame, 'name#index')."""
     from rt_edge.video import open_source
@@ -373,7 +352,7 @@ class SequenceStream:
                  occluders: tuple[int, int] = (1, 3), late_queries: float = 0.2) -> None:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
-        self.paths = list_videos(videos)
+        self.paths = list_clips(videos)
         self.seed, self.count, self.size, self.frames, self.points = seed, count, tuple(size), frames, points
         self.occluders, self.late_queries = occluders, late_queries
         self.names: list[str] = []  # "i:video#frame" of the sequences made by the last iteration

@@ -1,6 +1,6 @@
 """Training throughput from a run's log.jsonl: steps/s in steady state and peak GPU memory.
 
-    python -m benchmarks.train_throughput RUN_DIR [RUN_DIR ...] --skip 5 --out FILE.json
+    rt-edge bench train-throughput RUN_DIR [RUN_DIR ...] --skip 5 --machine NAME --out FILE.json
 
 Steps before --skip are warm-up (allocator, autotuning) and are not counted.
 """
@@ -32,17 +32,15 @@ def throughput(run_dir: str | Path, skip: int = 5) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="training output directories (with log.jsonl and config.json)")
-    p.add_argument("--skip", type=int, default=5, help="warm-up steps not counted (default 5)")
-    p.add_argument("--device", default=platform.node(), help="device name recorded in the JSON")
-    p.add_argument("--out", help="write the JSON here")
-    args = p.parse_args(argv)
-    try:
-        result = {"device": args.device, "runs": [throughput(r, args.skip) for r in args.runs]}
-    except (FileNotFoundError, ValueError) as e:
-        print(f"train_throughput: error: {e}", file=sys.stderr)
-        return 2
+    from rt_edge.subcommands import standalone
+
+    from .cli_train_throughput import add_arguments
+
+    return standalone("python -m benchmarks.train_throughput", __doc__.splitlines()[0], add_arguments, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = {"machine": args.machine, "runs": [throughput(r, args.skip) for r in args.runs]}
     print(json.dumps(result, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

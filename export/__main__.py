@@ -1,4 +1,6 @@
-"""`python -m export onnx ...`: per-window ONNX graphs for deployment.
+"""Export for deployment: ONNX graphs (float32, fp16, INT8), TensorRT engines, calibration, TensorRT audit.
+
+`rt-edge export COMMAND` or `python -m export COMMAND`:
 
     python -m export onnx --checkpoint PATH --out DIR [--image-size H W] [--iters 6] [--max-points N] [--opset 17] [--fp16]
                           [--corr4d-plugin]
@@ -16,7 +18,11 @@ import sys
 from pathlib import Path
 
 from rt_edge.backends.onnx_meta import GRAPHS, INT8_GRAPHS
+from rt_edge import cli_args
 from rt_edge.default_model import default_checkpoint
+from rt_edge.subcommands import run_parsed
+
+DESCRIPTION = __doc__.splitlines()[0]
 
 
 def _onnx(args) -> int:
@@ -45,7 +51,8 @@ def _onnx(args) -> int:
         with tempfile.TemporaryDirectory(dir=Path(args.out).parent) as tmp:
             fp32 = Path(tmp) / "fp32"
             shutil.move(args.out, fp32)
-            meta = quantize_export(fp32, args.out, calib=args.int8, calib_frames=args.calib_frames)
+            meta = quantize_export(fp32, args.out, calib=args.int8, calib_frames=args.calib_frames,
+                                   full_range_weights=args.full_range_weights)
     report = check_export(args.out)
     H, W = meta["image_size"]
     print(f"exported {checkpoint} -> {args.out} ({H}x{W}, window {meta['window_len']}, iters {meta['iters']}, "
@@ -66,11 +73,18 @@ def _print_precision(meta: dict) -> None:
         print(f"  {name}: {p}")
 
 
+def _add_full_range(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--full-range-weights", action="store_true",
+                   help="int8 weights in all 8 bits instead of 7: a little closer to float32, but only for CPUs with "
+                   "VNNI or ARM; on x86 CPUs with AVX2 and no VNNI their int16 sums saturate (pixels off; "
+                   "export/quantize.py says how much)")
+
+
 def _quantize(args) -> int:
     from .quantize import quantize_export
 
     meta = quantize_export(args.onnx_dir, args.out, calib=args.calib or (), graphs=args.graphs,
-                           calib_frames=args.calib_frames)
+                           calib_frames=args.calib_frames, full_range_weights=args.full_range_weights)
     print(f"quantized {args.onnx_dir} -> {args.out}")
     _print_precision(meta)
     return 0
@@ -120,19 +134,18 @@ def _audit(args) -> int:
     return 1 if any(problems.values()) else 0
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m export", description="Export rt-edge models for deployment.")
-    sub = p.add_subparsers(dest="command", required=True)
+def build_parser(prog: str = "python -m export") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     o = sub.add_parser("onnx", help="export encoder / query / window-step / frame-step graphs to ONNX",
                        description="Write DIR/encoder.onnx, DIR/query.onnx, DIR/window_step.onnx, "
                        "DIR/frame_step.onnx (the stream schedule) and DIR/meta.json. The number of points is a "
                        "dynamic axis; image size and window length are fixed.")
-    o.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt; default: the package's default weights)")
+    cli_args.add_checkpoint(o)
     o.add_argument("--out", required=True, help="output directory")
-    o.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="default: the weights' own input size (384 384 for the default weights, 384 512 for "
-                   "published-size ones)")
-    o.add_argument("--iters", type=int, default=6, help="refinement iterations baked into the graph (default 6)")
+    cli_args.add_image_size(o, note="fixed in the graphs; 384 384 for the default weights, 384 512 for "
+                            "published-size ones")
+    cli_args.add_iters(o, note="baked into window_step")
     o.add_argument("--stream-iters", type=int, metavar="K",
                    help="frame_step's update iterations per push (the stream schedule; default: the model config's)")
     o.add_argument("--stream-refine", type=int, metavar="R",
@@ -159,6 +172,7 @@ def main(argv=None) -> int:
                    "videos, or one `export calib` cache. Not for TensorRT (use `export trt --int8-calib`)")
     o.add_argument("--calib-frames", type=int, default=64, metavar="N",
                    help="with --int8: most calibration frames (default 64)")
+    _add_full_range(o)
     o.set_defaults(func=_onnx)
     t = sub.add_parser("trt", help="build TensorRT 10 engines from an ONNX export (on the target device)",
                        description="Build encoder.plan, query.plan and window_step.plan with an optimisation "
@@ -218,17 +232,20 @@ def main(argv=None) -> int:
     q.add_argument("--graphs", nargs="+", default=list(INT8_GRAPHS), choices=list(INT8_GRAPHS), metavar="GRAPH",
                    help=f"graphs to quantize (default: all of {' '.join(INT8_GRAPHS)})")
     q.add_argument("--calib-frames", type=int, default=64, metavar="N", help="most calibration frames (default 64)")
+    _add_full_range(q)
     q.set_defaults(func=_quantize)
-    a = sub.add_parser("audit", help="check an ONNX export against what TensorRT 10 can parse (no TensorRT needed)")
-    a.add_argument("--onnx-dir", required=True)
+    a = sub.add_parser("audit", help="check an ONNX export against what TensorRT 10 can parse (no TensorRT needed)",
+                       description="Check each graph of an ONNX export for ops, dtypes and attributes the TensorRT "
+                       "10 ONNX parser rejects, without TensorRT. Prints each graph's verdict and its problems; "
+                       "exits 1 if any graph has one.")
+    a.add_argument("--onnx-dir", required=True, help="directory written by `python -m export onnx`")
     a.add_argument("--fp16", action="store_true", help="also check initialisers fit float16")
     a.set_defaults(func=_audit)
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"export: error: {e}", file=sys.stderr)
-        return 2
+    return p
+
+
+def main(argv=None, prog: str = "python -m export") -> int:
+    return run_parsed(build_parser(prog), argv)
 
 
 if __name__ == "__main__":

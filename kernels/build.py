@@ -99,23 +99,32 @@ def build_with_nvcc(build_dir: str | os.PathLike, archs: str = "87;89;90", debug
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kernels.build", description="Build the fused corr4d CUDA kernel "
-                                "library, its C++ test and (with TensorRT headers) the TensorRT plugin with CMake.")
+DESCRIPTION = ("Build the fused corr4d CUDA kernel library, its C++ test and (with TensorRT headers) the TensorRT "
+               "plugin with CMake.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR), help="CMake build directory (default: build/)")
     p.add_argument("--archs", help='CUDA architectures, e.g. "90" (default: "87;89;90")')
     p.add_argument("--tensorrt-root", help="TensorRT install holding include/NvInfer.h (builds the plugin)")
     p.add_argument("--debug", action="store_true", help="Debug build instead of Release")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         out = build(args.build_dir, archs=args.archs, build_type="Debug" if args.debug else "Release",
                     tensorrt_root=args.tensorrt_root)
-    except (FileNotFoundError, RuntimeError) as e:
-        print(f"kernels: error: {e}", file=sys.stderr)
-        return 2
+    except RuntimeError as e:
+        raise ValueError(str(e)) from None  # one line, exit 2
     built = [n for n in (LIB_NAME, TEST_NAME, PLUGIN_NAME) if (out / n).exists()]
     print(f"built {', '.join(built)} in {out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rt_edge.subcommands import standalone
+
+    return standalone("python -m kernels.build", DESCRIPTION, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

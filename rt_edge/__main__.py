@@ -1,7 +1,8 @@
-"""`python -m rt_edge`: command-line entry points.
+"""`rt-edge` (also `python -m rt_edge`): the one command line.
 
-    python -m rt_edge track [SOURCE | --camera N] --checkpoint CKPT [--grid N | --points FILE.csv] [--out F] [--viz F]
-    python -m rt_edge info [--checkpoint CKPT | --published] [--image-size H W] [--points N ...] [--iters K] [--time]
+    rt-edge track [SOURCE | --camera N] [--checkpoint CKPT] [--grid N | --points FILE.csv] [--out F] [--viz F]
+    rt-edge info [--checkpoint CKPT | --published] [--image-size H W] [--points N ...] [--iters K] [--time]
+    rt-edge export | train | bench | kernels ...   (registered by those packages: rt_edge.subcommands)
 """
 
 from __future__ import annotations
@@ -92,11 +93,10 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_info(sub) -> None:
+    from . import cli_args
     from .weights_args import add_weights_args
 
-    p = argparse.ArgumentParser(prog="python -m rt_edge", description="rt-edge: real-time any-point tracking (CoTracker3).")
-    sub = p.add_subparsers(dest="command", required=True)
     info = sub.add_parser(
         "info",
         help="print the model's layout and cost (FLOPs, optionally CPU time)",
@@ -105,24 +105,49 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration (layout and cost only).",
     )
     add_weights_args(info)
-    info.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                      help="model input size (default: the model's own; 384 512 for the published configuration)")
+    cli_args.add_image_size(info, note="384 512 for the published configuration")
     info.add_argument("--points", nargs="+", type=int, default=[256], metavar="N",
                       help="numbers of tracked points to cost (default: 256)")
-    info.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
+    cli_args.add_iters(info)
     info.add_argument("--time", action="store_true", help="also time the encoder and one window step on this CPU")
     info.add_argument("--repeats", type=int, default=2, help="timing repeats; the median is reported (default: 2)")
-    info.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    cli_args.add_threads(info)
     info.add_argument("--json", help="also write the numbers to this JSON file")
     info.set_defaults(func=_info)
-    from .cli_track import add_parser
 
-    add_parser(sub)
+
+def build_parser(groups: dict | None = None, prog: str = "rt-edge") -> argparse.ArgumentParser:
+    """`rt-edge`: track and info, then the command groups the installed packages register (listed only; each
+    parses its own arguments)."""
+    from .cli_track import add_parser as add_track
+    from .subcommands import command_groups, group_help
+
+    groups = command_groups() if groups is None else groups
+    epilog = None if groups else ("export, train, bench and kernels are registered by the installed package "
+                                  "(pip install -e .); from a bare source tree use python -m export|training|"
+                                  "benchmarks")
+    p = argparse.ArgumentParser(prog=prog, epilog=epilog,
+                                description="rt-edge: real-time any-point tracking (CoTracker3). Every command "
+                                "takes --help. Without --checkpoint, every command uses the package's default "
+                                "model.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_track(sub)
+    _add_info(sub)
+    for name, module in groups.items():
+        g = sub.add_parser(name, help=group_help(module), add_help=False)
+        g.add_argument("rest", nargs=argparse.REMAINDER)
+        g.group_entry = True  # main() hands `rt-edge NAME ...` to the group before this parser sees it
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from .subcommands import command_groups
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    groups = command_groups()
+    if argv and argv[0] in groups:  # the group parses the rest itself
+        return groups[argv[0]].main(argv[1:], prog=f"rt-edge {argv[0]}")
+    args = build_parser(groups).parse_args(argv)
     if getattr(args, "iters", 1) < 1:
         return _fail(f"--iters must be positive, got {args.iters}")
     try:

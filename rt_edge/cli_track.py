@@ -9,6 +9,7 @@ from collections import deque
 
 import numpy as np
 
+from . import cli_args
 from .schedule_args import add_schedule_args, stream_kwargs
 from .session import VISIBILITY_THRESHOLDS
 
@@ -52,22 +53,19 @@ def add_parser(sub) -> None:
     )
     p.add_argument("source", nargs="?", help="video file or image folder (default: the shipped sample clip)")
     p.add_argument("--camera", type=int, metavar="N", help="read camera N instead of a file")
-    p.add_argument("--checkpoint", help="CoTracker3 checkpoint (.pth/.pt) or an export directory (python -m export "
-                   "onnx); default: the package's own model, trained by this project (docs/default_model.md)")
+    cli_args.add_checkpoint(p, exports=True, what="(the default model: docs/default_model.md)")
     p.add_argument("--grid", type=int, metavar="N", help="track an N x N grid queried on the first frame (default 10)")
     p.add_argument("--points", metavar="FILE.csv", help="query points, rows t,x,y in frame pixels")
     p.add_argument("--out", metavar="FILE", help="write tracks: .npz, .csv or .json (one row per frame and point)")
     p.add_argument("--viz", metavar="FILE.mp4", help="write the frames with coloured tracks and fading trails")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime", "tensorrt"],
-                   help="executor. auto (default): onnxruntime for an export directory (--checkpoint DIR) and for "
-                   "the default model when its shipped ONNX export fits --image-size/--iters/--device; torch "
-                   "for a checkpoint file. The choice is printed")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K (default: cpu); on onnxruntime, cuda selects "
-                   "the TensorRT / CUDA execution providers of onnxruntime-gpu (pip install 'rt-edge[gpu]'), "
-                   "else the CPU with one line saying why")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="model input size (default: the checkpoint's; 384 512 for the published ones)")
-    p.add_argument("--iters", type=int, default=6, help="refinement iterations per window (default: 6)")
+    cli_args.add_backend(p, ("auto", *cli_args.BACKENDS), default="auto",
+                         note="auto picks onnxruntime for an export directory and for the default model when its "
+                         "shipped ONNX export fits --image-size/--iters/--device, torch for a weights file; the "
+                         "choice is printed")
+    cli_args.add_device(p, note="on onnxruntime, cuda selects the TensorRT / CUDA execution providers of "
+                        "onnxruntime-gpu (pip install 'rt-edge[gpu]'), else the CPU with one line saying why")
+    cli_args.add_image_size(p)
+    cli_args.add_iters(p)
     p.add_argument("--low-latency", action="store_true", help="same as --schedule window-per-frame")
     add_schedule_args(p)
     p.add_argument("--no-context", action="store_true", help="do not add context (support) points")

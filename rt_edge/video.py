@@ -36,6 +36,36 @@ def sample_clip_path() -> Path:
     return path
 
 
+def is_image_folder(path: Path) -> bool:
+    """A directory holding at least one image (IMAGE_EXTENSIONS): one clip, as open_source reads it."""
+    return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir())
+
+
+def list_clips(videos: PathLike | list[PathLike] | tuple[PathLike, ...], image_folders: bool = False) -> list[Path]:
+    """The clips a command was given. A folder: its video files (VIDEO_EXTENSIONS), with image_folders=True also
+    its subfolders of images, sorted by name (other entries, e.g. a label cache, are ignored); a file: itself;
+    a list: each of its paths, which must be files. FileNotFoundError / ValueError name what is missing."""
+    if isinstance(videos, (str, os.PathLike)):
+        folder = Path(videos)
+        if not folder.exists():
+            raise FileNotFoundError(f"videos folder not found: {folder}")
+        if folder.is_file():
+            return [folder]
+        found = sorted(p for p in folder.iterdir() if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+                       or (image_folders and is_image_folder(p)))
+        if not found:
+            raise ValueError(f"no videos in {folder}: expected files ending in {', '.join(VIDEO_EXTENSIONS)}"
+                             + (" or folders of images" if image_folders else ""))
+        return found
+    paths = [Path(p) for p in videos]
+    if not paths:
+        raise ValueError("no videos given")
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"video not found: {p}")
+    return paths
+
+
 def _to_rgb(img: np.ndarray) -> np.ndarray:
     """An OpenCV image (BGR, BGRA or gray) as a new C-contiguous RGB uint8 (H, W, 3) array."""
     if img.dtype != np.uint8:  # e.g. 16-bit images: keep the top 8 bits

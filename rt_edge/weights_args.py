@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-CHECKPOINT_HELP = "CoTracker3 weights (.pth/.pt; default: the package's default model)"
 PUBLISHED_HELP = "the published configuration (25.4 M parameters) with random weights: layout, cost and timing only"
 
 
-def add_weights_args(p: argparse.ArgumentParser, checkpoint_help: str = CHECKPOINT_HELP) -> None:
-    """--checkpoint CKPT | --published (exclusive)."""
+def add_weights_args(p: argparse.ArgumentParser, what: str = "", default: str | None = None) -> None:
+    """--checkpoint CKPT | --published (exclusive); `what` and `default` extend / replace --checkpoint's help."""
+    from .cli_args import DEFAULT_WEIGHTS, add_checkpoint
+
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--checkpoint", help=checkpoint_help)
+    add_checkpoint(g, what=what, default=default or DEFAULT_WEIGHTS)
     g.add_argument("--published", action="store_true", help=PUBLISHED_HELP)
 
 

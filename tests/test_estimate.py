@@ -99,7 +99,7 @@ def test_largest_points_is_the_30fps_edge_and_grows_with_device_speed():
 
 def test_cli_is_labelled_an_estimate(tmp_path, capsys):
     out = tmp_path / "e.json"
-    rc = main(["estimate", "--device", "orin-nano", "--points", "16", "--iters", "1", "--image-size", "64", "96",
+    rc = main(["estimate", "--target", "orin-nano", "--points", "16", "--iters", "1", "--image-size", "64", "96",
                "--out", str(out)])
     printed = capsys.readouterr()
     assert rc == 0, printed.err
@@ -107,7 +107,7 @@ def test_cli_is_labelled_an_estimate(tmp_path, capsys):
     res = json.loads(out.read_text())
     assert res["label"] == LABEL and res["devices"][0]["device"] == "orin-nano"
     assert res["devices"][0]["rows"][0]["label"] == LABEL
-    assert main(["estimate", "--device", "orin-nano", "--points", "16", "--image-size", "30", "30"]) == 2
+    assert main(["estimate", "--target", "orin-nano", "--points", "16", "--image-size", "30", "30"]) == 2
     assert capsys.readouterr().err.strip() == "benchmarks: error: image size 30x30: both sides must be multiples " \
         "of 4 and at least 32"
 

@@ -1,6 +1,7 @@
-"""`python -m training`: make training data and train CoTracker3.
+"""Make training data and train CoTracker3 (supervised, pseudo-labels, verifier), package the default weights.
 
-Each subcommand lives in its own module training/cli_<name>.py exposing `register(subparsers)`.
+`rt-edge train COMMAND` or `python -m training COMMAND`; each command lives in its own module
+training/cli_<name>.py exposing `register(subparsers)`.
 """
 
 from __future__ import annotations
@@ -8,11 +9,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rt_edge.subcommands import run
+from rt_edge.subcommands import package_parser, run_parsed
+
+DESCRIPTION = __doc__.splitlines()[0]
 
 
-def main(argv=None) -> int:
-    return run("training", Path(__file__).parent, __doc__.splitlines()[0], argv)
+def build_parser(prog: str = "python -m training"):
+    return package_parser("training", Path(__file__).parent, prog, DESCRIPTION)
+
+
+def main(argv=None, prog: str = "python -m training") -> int:
+    return run_parsed(build_parser(prog), argv)
 
 
 if __name__ == "__main__":

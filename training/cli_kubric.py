@@ -29,6 +29,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "kubric", help="supervised training on Kubric-format clips (online or offline model)",
         description="Train CoTracker3 on <data>/<seq>/frames/*.png + <seq>.npy clips (the published Kubric "
@@ -46,7 +48,7 @@ def register(sub) -> None:
     p.add_argument("--size", nargs=2, type=int, default=[384, 512], metavar=("H", "W"), help="training crop size")
     p.add_argument("--frames", type=int, help="clip length (default: 64 online; 30-60 at random offline)")
     p.add_argument("--points", type=int, help="tracks per clip (default: 384 online, 512 offline)")
-    p.add_argument("--iters", type=int, default=4, help="refinement iterations unrolled in training (default 4)")
+    cli_args.add_iters(p, default=4, note="unrolled in training")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--wd", type=float, default=1e-5)
     p.add_argument("--warmup", type=int, default=1000, help="linear warm-up steps")
@@ -68,7 +70,7 @@ def register(sub) -> None:
     p.add_argument("--eval-data", help="held-out sequences scored with TAP-Vid metrics (AJ, delta_avg, OA)")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--eval-clips", type=int, default=4)
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    cli_args.add_device(p, default=None)
     p.add_argument("--no-augment", action="store_true", help="no photometric or spatial augmentation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

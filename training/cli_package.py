@@ -30,6 +30,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "package", help="fp16 default weights (config and model card inside) from a training checkpoint",
         description="Write the weights `rt_edge.OnlineTracker.load()` and `python -m rt_edge track` use when no "
@@ -39,7 +41,7 @@ def register(sub) -> None:
     )
     p.add_argument("checkpoint", help="training checkpoint (OUT/last.pth of `python -m training kubric`)")
     p.add_argument("--out", help="output file (default: the package's rt_edge/assets/default_model.pth)")
-    p.add_argument("--image-size", nargs=2, type=int, metavar=("H", "W"),
-                   help="input size loaders use by default (default: the model_resolution it trained with)")
+    cli_args.add_image_size(p, note="the size loaders use by default; none given: the model_resolution it "
+                            "trained with")
     p.add_argument("--card", metavar="JSON", help="model card: a JSON object or a file holding one")
     p.set_defaults(func=run)

@@ -27,6 +27,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     p = sub.add_parser(
         "pseudo", help="fine-tune on unlabelled real videos with pseudo-labels from frozen teachers",
         description="CoTracker3's pseudo-label fine-tuning. Random temporal crops of the videos in --videos "
@@ -63,7 +65,7 @@ def register(sub) -> None:
                    "of the window length; one window offline)")
     p.add_argument("--points", type=int, default=384, help="SIFT queries per clip (default 384)")
     p.add_argument("--keyframes", type=int, default=8, help="frames SIFT runs on (default 8)")
-    p.add_argument("--iters", type=int, default=4, help="refinement iterations unrolled in training (default 4)")
+    cli_args.add_iters(p, default=4, note="unrolled in training")
     p.add_argument("--augment", action="store_true", help="mirror, transpose (square clips) and/or reverse each "
                    "labelled clip at random, labels exactly with it: motions your few videos never show (meant "
                    "against fitting their particular motions; on the six videos in the README it did not help)")
@@ -76,6 +78,6 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pth if it exists")
     p.add_argument("--stop-at", type=int, metavar="STEP", help="stop after STEP (the schedule still spans --steps)")
     p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--device", help="cpu or cuda for the student (default: cuda when available; teachers run on CPU)")
+    cli_args.add_device(p, default=None, note="the student's; teachers run on CPU")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

@@ -20,6 +20,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from rt_edge import cli_args
+
     from .corruptions import KINDS
 
     p = sub.add_parser(
@@ -61,6 +63,6 @@ def register(sub) -> None:
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--no-augment", action="store_true", help="no photometric or spatial augmentation")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    cli_args.add_device(p, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

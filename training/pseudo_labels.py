@@ -36,8 +36,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rt_edge.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-
 from .sift_queries import BIAS_POWER, KEYFRAMES, POINTS, sift_queries
 from .teachers import Teacher
 
@@ -65,23 +63,13 @@ class ClipSpec:
                              f"{self.size}, {self.points}, {self.keyframes}")
 
 
-def _is_image_folder(path: Path) -> bool:
-
-    return path.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in path.iterdir())
-
-
 def list_videos(root: str | os.PathLike) -> list[Path]:
-    """Sorted video files (VIDEO_EXTENSIONS) and folders of images directly under root (other folders,
-    e.g. a label cache, are ignored)."""
-    root = Path(root)
-    if not root.is_dir():
+    """Sorted video files and folders of images directly under the directory root (`rt_edge.video.list_clips`)."""
+    from rt_edge.video import list_clips
+
+    if not Path(root).is_dir():
         raise FileNotFoundError(f"--videos {root} is not a directory")
-    found = sorted(p for p in root.iterdir()
-                   if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or _is_image_folder(p))
-    if not found:
-        raise FileNotFoundError(f"no videos in {root}: expected files ending in {', '.join(VIDEO_EXTENSIONS)} "
-                                "or folders of images")
-    return found
+    return list_clips(root, image_folders=True)
 
 
 def video_length(path: str | os.PathLike) -> int:
