@@ -312,7 +312,7 @@ def test_cli_end_to_end_with_cache(videos, small_ckpt, tmp_path, capsys, one_tor
     assert all(len(r["transforms"]) == 1 and set(r["transforms"][0]) <= set(TRANSFORMS) for r in rows)
     assert len(list(cache.glob("*.npz"))) == 2
     config = json.loads((out / "config.json").read_text())
-    assert config["cache"]["clips"] == 2 and config["frozen"] == [f"{FROZEN_PREFIX}weight", f"{FROZEN_PREFIX}bias"]
+    assert config["label_cache"]["clips"] == 2 and config["frozen"] == [f"{FROZEN_PREFIX}weight", f"{FROZEN_PREFIX}bias"]
     assert training_main([*argv[:-5], "--out", str(tmp_path / "bad"), "--clip-frames", "12", "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == "training: error: --clip-frames 12 must be a multiple of the online " \
                                               "window length 8"

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .options import HUBER_DELTA  # defined beside the option it defaults
+
 GAMMA = 0.8
-HUBER_DELTA = 6.0
 OCCLUDED_WEIGHT = 1 / 5
 CONFIDENCE_RADIUS = 12.0
 

@@ -36,10 +36,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .options import SELECTIONS
 from .sift_queries import BIAS_POWER, KEYFRAMES, POINTS, sift_queries
 from .teachers import Teacher
 
-SELECTIONS = ("random", "verifier", "mean", "median")
 CACHE_FORMAT = 1
 
 

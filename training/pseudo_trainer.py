@@ -21,20 +21,17 @@ rank), so --stop-at / --resume continue exactly; torchrun gives data parallelism
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from rt_edge.model import CoTracker3, load_checkpoint
 
 from . import checkpoints, clip_augment, distributed
 from .losses import sequence_losses
 from .pseudo_labels import (
-    SELECTIONS,
     ClipSpec,
     build_cache,
     cached_clips,
@@ -45,77 +42,14 @@ from .pseudo_labels import (
     select,
     video_length,
 )
-from .run_utils import (
-    Unrolled,
-    append_log,
-    progress,
-    set_lr,
-    tensorboard_writer,
-    weights_digest,
-)
+from .loop import LoopSpec, StepResult, run_loop
+from .run_utils import Unrolled, tensorboard_writer, weights_digest
 from .schedule import warmup_cosine
-from .teachers import load_teachers, parse_spec
-from .trainer import LAST, VARIANTS
+from .teachers import load_teachers
+from .options import LAST, PseudoConfig
 
 FROZEN_PREFIX = "updateformer.vis_conf_head."
 ONLINE_WINDOWS = 4  # default online clip length in windows (64 frames for the published window of 16)
-
-
-@dataclass
-class PseudoConfig:
-    videos: str
-    teachers: list[str]
-    init: str
-    selection: str = "random"
-    verifier: str | None = None  # verifier checkpoint (selection "verifier")
-    cache: str | None = None  # label cache directory; None: label on the fly
-    clips_per_video: int = 4  # cached clips per video
-    out: str = "runs/pseudo"
-    variant: str = "online"
-    steps: int = 1000
-    batch: int = 1
-    size: tuple[int, int] = (384, 512)
-    clip_frames: int | None = None  # None: 4 windows online, one window offline
-    points: int = 384
-    keyframes: int = 8
-    iters: int = 4
-    lr: float = 5e-5
-    wd: float = 1e-5
-    clip: float = 1.0
-    bf16: bool = False
-    seed: int = 0
-    resume: bool = False
-    stop_at: int | None = None
-    save_every: int = 500
-    log_every: int = 10
-    attempts: int = 8  # on the fly: clips tried for a batch slot (next videos) when SIFT skips one
-    augment: bool = False  # random mirror / transpose / time reversal of each labelled clip (training.clip_augment)
-    device: str | None = None
-    progress: bool = True
-
-    def validate(self) -> None:
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"--selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if (self.selection == "verifier") != (self.verifier is not None):
-            raise ValueError("--verifier CKPT is needed with --selection verifier and only then "
-                             f"(selection {self.selection!r}, verifier {self.verifier!r})")
-        if self.verifier is not None and not Path(self.verifier).is_file():
-            raise FileNotFoundError(f"--verifier {self.verifier} not found")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        for name in ("steps", "batch", "iters", "save_every", "log_every", "points", "keyframes",
-                     "clips_per_video", "attempts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.wd < 0 or self.clip <= 0:
-            raise ValueError(f"need lr > 0, wd >= 0, clip > 0; got {self.lr}, {self.wd}, {self.clip}")
-        if not Path(self.init).is_file():
-            raise FileNotFoundError(f"--init {self.init} not found (a checkpoint to start the student from)")
-        if not self.teachers:
-            raise ValueError("give at least one teacher SPEC (--teachers)")
-        for spec in self.teachers:
-            parse_spec(spec)  # unknown kinds and bad options fail before anything is loaded
-        list_videos(self.videos)
 
 
 def freeze_vis_conf_head(model: CoTracker3) -> list[str]:
@@ -235,21 +169,20 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
     writer = tensorboard_writer(out) if world.main else None
     if world.main:
         out.mkdir(parents=True, exist_ok=True)
-        info = {**asdict(cfg), "model": model.cfg.to_dict(), "clip": asdict(spec), "frozen": frozen,
+        info = {**asdict(cfg), "model": model.cfg.to_dict(), "clip_spec": asdict(spec), "frozen": frozen,
                 "world_size": world.size}
         if cfg.cache:
-            info["cache"] = {"clips": len(source.files), "skipped_clips": len(source.skipped),
+            info["label_cache"] = {"clips": len(source.files), "skipped_clips": len(source.skipped),
                              "videos_without_clips": source.without}
             print(f"label cache {cfg.cache}: {len(source.files)} clips ({source.stats['labelled']} labelled by rank 0 "
                   f"now), {len(source.skipped)} skipped by SIFT, videos without a clip: {source.without or 'none'}")
         (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
-    bar = progress(range(start, end), cfg.steps, start, enabled=cfg.progress and world.main)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and device.startswith("cuda"))
     skipped_total = 0
-    for step in bar:
-        lr = cfg.lr * warmup_cosine(step, 0, cfg.steps)
-        set_lr(opt, lr)
+
+    def step_fn(step: int) -> StepResult:
+        nonlocal skipped_total
         teacher = int(np.random.default_rng([cfg.seed, step, world.rank]).integers(len(cfg.teachers)))
         items, skipped, transforms = [], [], []
         for b in range(cfg.batch):
@@ -265,29 +198,18 @@ def train_pseudo(cfg: PseudoConfig) -> Path:
             windows = net(batch["video"], batch["queries"])
         losses = sequence_losses(windows, batch["tracks"], batch["visible"], batch["queries"][..., 0].long(),
                                  online=cfg.variant == "online")
-        opt.zero_grad(set_to_none=True)
-        losses["track"].backward()  # tracks only: visibility/confidence are not supervised
-        grad_norm = nn.utils.clip_grad_norm_(trainable, cfg.clip)
-        opt.step()
-        logged = {k: distributed.mean_across(world, v.detach()).item() for k, v in losses.items() if k != "total"}
-        if not math.isfinite(logged["track"]):
-            raise FloatingPointError(f"track loss became {logged['track']} at step {step}; lower --lr")
-        if world.main:
-            bar.set_postfix(track=f"{logged['track']:.3f}", lr=f"{lr:.2e}")
-            row = {"step": step + 1, "lr": lr, **logged, "grad_norm": float(grad_norm),
-                   "teacher": cfg.teachers[teacher] if cfg.selection == "random" else cfg.selection}
-            if skipped:
-                row["skipped"] = skipped
-            if cfg.augment:
-                row["transforms"] = transforms
-            append_log(out, row)
-            if writer and ((step + 1) % cfg.log_every == 0 or step == start):
-                for k, v in logged.items():
-                    writer.add_scalar(f"pseudo/{k}", v, step + 1)
-                writer.add_scalar("train/lr", lr, step + 1)
-                writer.add_scalar("train/grad_norm", float(grad_norm), step + 1)
-        if world.main and ((step + 1) % cfg.save_every == 0 or step + 1 == end):
-            checkpoints.save(out / LAST, model, opt, step + 1)
+        row = {"teacher": cfg.teachers[teacher] if cfg.selection == "random" else cfg.selection}
+        if skipped:
+            row["skipped"] = skipped
+        if cfg.augment:
+            row["transforms"] = transforms
+        # tracks only: visibility/confidence are not supervised (logged as the frozen head's BCE)
+        return StepResult(losses["track"], {k: v for k, v in losses.items() if k != "total"}, row)
+
+    run_loop(LoopSpec(out, start, end, cfg.steps, cfg.clip, cfg.save_every, cfg.log_every, world, writer,
+                      tb_prefix="pseudo", progress=cfg.progress),
+             opt, trainable, lambda step: cfg.lr * warmup_cosine(step, 0, cfg.steps), step_fn,
+             lambda done_steps: checkpoints.save(out / LAST, model, opt, done_steps))
     if writer:
         writer.close()
     if world.main and not cfg.cache and skipped_total:

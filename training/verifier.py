@@ -36,7 +36,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +52,10 @@ from rt_edge.model.encoder import FeatureEncoder
 from rt_edge.model.sampling import bilinear_sample, neighbourhood, sample_at_frames
 
 from .checkpoints import save_atomic
-from .corruptions import KINDS, CorruptionConfig, make_candidates
+from .corruptions import CorruptionConfig, make_candidates
+from .options import LAST, VerifierTrainConfig
 
 FORMAT = "rt_edge.verifier"
-LAST = "last.pth"
 TIME_FREQS = 6  # sin/cos of (t - t_query) at periods 2, 4, ..., 64 frames
 ENCODE_CHUNK = 8  # frames encoded at once in `scores` (bounds the encoder's activation memory)
 
@@ -423,53 +422,6 @@ def select(verifier_ckpt: Any, video: np.ndarray, queries: np.ndarray, candidate
 # ------------------------------------------------------------------ training
 
 
-@dataclass
-class VerifierTrainConfig:
-    data: str  # Kubric-format sequences (the release or `python -m training synthetic`)
-    tracker: str  # CoTracker3 checkpoint whose encoder the verifier reads (frozen)
-    out: str = "runs/verifier"
-    steps: int = 2000
-    lr: float = 3e-4
-    wd: float = 1e-4
-    warmup: int = 100
-    clip: float = 1.0
-    candidates: int = 6
-    size: tuple[int, int] = (256, 256)
-    frames: int = 24
-    points: int = 64
-    kinds: tuple[str, ...] = KINDS
-    magnitude: tuple[float, float] = (1.0, 128.0)
-    clean_prob: float = 0.5
-    dup_prob: float = 0.25
-    dim: int = 96
-    layers: int = 2
-    seed: int = 0
-    resume: bool = False
-    save_every: int = 500
-    log_every: int = 10
-    augment: bool = True
-    device: str | None = None
-    progress: bool = True
-
-    def validate(self) -> None:
-        for name in ("steps", "candidates", "frames", "points", "save_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.candidates < 2:
-            raise ValueError(f"--candidates must be >= 2 (there is nothing to choose from one), got {self.candidates}")
-        if self.lr <= 0 or self.wd < 0 or self.warmup < 0 or self.clip <= 0:
-            raise ValueError(f"need lr > 0, wd >= 0, warmup >= 0, clip > 0; got {self.lr}, {self.wd}, {self.warmup}, "
-                             f"{self.clip}")
-        if not Path(self.data).is_dir():
-            raise FileNotFoundError(f"--data {self.data} is not a directory of sequences")
-        if not Path(self.tracker).is_file() and not (self.resume and (Path(self.out) / LAST).is_file()):
-            raise FileNotFoundError(f"--tracker checkpoint not found: {self.tracker}")
-
-    def corruption(self) -> CorruptionConfig:
-        return CorruptionConfig(kinds=tuple(self.kinds), magnitude=tuple(self.magnitude), clean_prob=self.clean_prob,
-                                dup_prob=self.dup_prob)
-
-
 def training_example(data, k: int, seed: int, m: int, corruption: CorruptionConfig) -> dict[str, torch.Tensor]:
     """Example k of the stream: KubricDataset sample k plus its candidates, drawn from
     default_rng([seed, k]) (a pure function of (seed, k): resume sees the same examples).
@@ -501,7 +453,7 @@ def dataset(root: str, size: tuple[int, int], frames: int, points: int, seed: in
 
 def train_verifier(cfg: VerifierTrainConfig) -> Path:
     """Train (or resume) a verifier; returns OUT/last.pth. Writes OUT/log.jsonl and OUT/config.json."""
-    from .run_utils import append_log, progress
+    from .loop import LoopSpec, StepResult, run_loop
     from .schedule import warmup_cosine
 
     cfg.validate()
@@ -530,31 +482,22 @@ def train_verifier(cfg: VerifierTrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "verifier": verifier.cfg.to_dict(),
                                                 "tracker_config": verifier.encoder.cfg.to_dict()}, indent=2) + "\n")
-    bar = progress(range(start, cfg.steps), cfg.steps, start, enabled=cfg.progress)
-    t0 = time.perf_counter()
-    for step in bar:
-        lr = cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def step_fn(step: int) -> StepResult:
         ex = {k: v.to(device) for k, v in training_example(data, step, cfg.seed, cfg.candidates, corruption).items()}
         pyramid = verifier.features(ex["video"])
         logits = verifier(pyramid, ex["queries"], ex["candidates"], ex["occluded"])
         target = target_distribution(ex["candidates"], ex["tracks"], verifier.cfg)
         loss = verifier_loss(logits, target, ex["visible"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(verifier.trainable_parameters(), cfg.clip)
-        opt.step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {step}; lower --lr or check the data")
-        bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
-        if (step + 1) % cfg.log_every == 0 or step == start or step + 1 == cfg.steps:
-            m = selection_metrics(torch.softmax(logits.detach(), -1)[0].cpu().numpy(),
-                                  ex["candidates"][0].cpu().numpy().transpose(1, 0, 2, 3),
-                                  ex["tracks"][0].cpu().numpy(), ex["visible"][0].cpu().numpy())
-            append_log(out, {"step": step + 1, "loss": value, "lr": lr, "grad_norm": float(grad_norm),
-                              "s_per_step": (time.perf_counter() - t0) / (step + 1 - start), **m})
-        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-            save_verifier(out / LAST, verifier, step + 1, opt)
+        if not ((step + 1) % cfg.log_every == 0 or step == start or step + 1 == cfg.steps):
+            return StepResult(loss, {"loss": loss}, row=None)
+        metrics = selection_metrics(torch.softmax(logits.detach(), -1)[0].cpu().numpy(),
+                                    ex["candidates"][0].cpu().numpy().transpose(1, 0, 2, 3),
+                                    ex["tracks"][0].cpu().numpy(), ex["visible"][0].cpu().numpy())
+        return StepResult(loss, {"loss": loss}, metrics)
+
+    run_loop(LoopSpec(out, start, cfg.steps, cfg.steps, cfg.clip, cfg.save_every, cfg.log_every,
+                      progress=cfg.progress),
+             opt, verifier.trainable_parameters(), lambda step: cfg.lr * warmup_cosine(step, cfg.warmup, cfg.steps),
+             step_fn, lambda done_steps: save_verifier(out / LAST, verifier, done_steps, opt))
     return out / LAST

@@ -20,6 +20,7 @@
 # Data: procedural clips (training.synthetic) with real backgrounds from the TRAINING videos only
 # (apple, backpack, paragliding of ../shared/videos); `python -m benchmarks realtex` evaluates on the
 # others (bear, pillow, teddy), so no evaluated frame is ever trained on.
+# Options: training/recipes/stages/common.json and one file per stage (`--config`, training.options).
 # Model: training/recipes/default_model.json (a smaller member of the CoTracker3 family, 4.4M params:
 # correlation radius 2 over 3 levels, run at 128x128, the size it trains at; a step costs half what radius 3
 # over 4 levels at 256x256 did on the CPU).
@@ -39,7 +40,6 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/default}
 STEPS=${STEPS:-40000}
-SEED=0
 mkdir -p "$RUN/backgrounds"
 for v in apple backpack paragliding; do ln -sf "$(cd ../shared/videos && pwd)/$v.mp4" "$RUN/backgrounds/$v.mp4"; done
 [ -f "$RUN/data/synthetic.json" ] || "$PY" -m training synthetic --out "$RUN/data" --sequences 400 --frames 32 \
@@ -48,33 +48,28 @@ for v in apple backpack paragliding; do ln -sf "$(cd ../shared/videos && pwd)/$v
     --size 192 192 --seed 2 --points 256 --backgrounds "$RUN/backgrounds"
 . training/recipes/snapshots.sh
 export OMP_NUM_THREADS=${THREADS:-2}
-COMMON=(--data "$RUN/data" --variant online --frames 24 --points 64 --iters 4 --save-every 100
-        --eval-data "$RUN/heldout" --resume)
+COMMON=(--data "$RUN/data" --eval-data "$RUN/heldout" --resume)  # --resume: each sitting continues the last
+C=(--config training/recipes/stages/common.json)  # then each stage's own file: size, lr, warm-up, seed, ...
 if [ "$STAGE" = 1 ]; then
-  train_stage stage1 - "$STEPS" "$STEPS" --model-config training/recipes/default_model.json --size 128 128 \
-      --warmup 200 --lr 5e-4 --seed "$SEED" --eval-every 500 ${1:+--stop-at "$1"}
+  train_stage stage1 - "$STEPS" "$STEPS" "${C[@]}" training/recipes/stages/stage1.json \
+      --model-config training/recipes/default_model.json ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 2 ]; then
   # 192x192, the size the clips are made at: the model then runs well at 384x384 input (README).
-  train_stage stage2a stage1 300 300 --size 192 192 --warmup 0 --lr 1e-4 --seed 1 --eval-every 300
-  train_stage stage2b stage2a 2400 2400 --size 192 192 --warmup 100 --lr 2e-4 --seed 2 --eval-every 600 \
-      ${1:+--stop-at "$1"}
+  train_stage stage2a stage1 300 300 "${C[@]}" training/recipes/stages/stage2a.json
+  train_stage stage2b stage2a 2400 2400 "${C[@]}" training/recipes/stages/stage2b.json ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 3 ]; then
   # a 1 px Huber threshold weighs sub-pixel errors more: it raised realtex precision where 6 px had levelled off
-  train_stage stage3 stage2b 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 2e-4 --seed 5 \
-      --eval-every 500 ${1:+--stop-at "$1"}
+  train_stage stage3 stage2b 2000 2000 "${C[@]}" training/recipes/stages/stage3.json ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 4 ]; then
   # stage 3's held-out score was still rising at its end: a second cosine cycle from there
-  train_stage stage4 stage3 2000 2000 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1.5e-4 --seed 6 \
-      --eval-every 500 ${1:+--stop-at "$1"}
+  train_stage stage4 stage3 2000 2000 "${C[@]}" training/recipes/stages/stage4.json ${1:+--stop-at "$1"}
 elif [ "$STAGE" = 5 ]; then
-  # a third cycle at 192, ended at step 900 of its 2000 (where that sitting stopped), then 288x288 input from
-  # the same 192x192 clips: every clip upsampled 1.5x or more, as realtex's 256x256 clips are at 384x384 input
-  train_stage stage5a stage4 2000 900 --size 192 192 --huber-delta 1.0 --warmup 100 --lr 1e-4 --seed 7 \
-      --eval-every 500 --stop-at 900
-  train_stage stage5b stage5a 600 600 --size 288 288 --huber-delta 1.0 --warmup 50 --lr 1e-4 --seed 8 \
-      --eval-every 300 ${1:+--stop-at "$1"}
+  # a third cycle at 192, ended at step 900 of its 2000 (where that sitting stopped: stage5a.json's stop_at),
+  # then 288x288 input from the same 192x192 clips: every clip upsampled 1.5x or more, as realtex's 256x256
+  # clips are at 384x384 input
+  train_stage stage5a stage4 2000 900 "${C[@]}" training/recipes/stages/stage5a.json
+  train_stage stage5b stage5a 600 600 "${C[@]}" training/recipes/stages/stage5b.json ${1:+--stop-at "$1"}
 else
   # train the 6 refinement iterations the runtime runs: past the 4 trained ones, stage 5 amplified fp32 rounding
-  train_stage stage6 stage5b 450 450 --size 288 288 --huber-delta 1.0 --iters 6 --warmup 30 --lr 1e-4 \
-      --seed 10 --eval-every 450 ${1:+--stop-at "$1"}
+  train_stage stage6 stage5b 450 450 "${C[@]}" training/recipes/stages/stage6.json ${1:+--stop-at "$1"}
 fi
