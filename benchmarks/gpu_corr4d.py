@@ -36,14 +36,12 @@ import traceback
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
+import torch
+
+from kernels.build import DEFAULT_BUILD_DIR, ENV_LIB, LIB_NAME, TEST_NAME, build, missing_tools
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a file rather than with -m
-    sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from kernels.build import DEFAULT_BUILD_DIR, ENV_LIB, LIB_NAME, TEST_NAME, build, missing_tools  # noqa: E402
 
 LEVELS, T, C, RADIUS, IMAGE = 4, 16, 128, 3, (384, 512)
 STRIDE = 4

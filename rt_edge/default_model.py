@@ -2,7 +2,7 @@
 
 Two files of the same weights ship: `default_model.pth`, a torch checkpoint written by `python -m training
 package` (fp16, config inside, its preferred input size as `default_image_size`; the recipe's stage-6 snapshot,
-packaged by training/recipes/ship_default.py once it beat issue 8's bar, README "The default model"), and
+packaged by `rt-edge train ship` once it beat issue 8's bar, README "The default model"), and
 `default_model_onnx/`, its INT8 export for onnxruntime (`python -m export onnx --int8 CLIPS`, at that input size;
 docs/export.md), so an
 install without torch tracks out of the box. Where a file is missing (a trimmed install) every loader asks for

@@ -15,7 +15,7 @@
 # with the track loss's Huber threshold at 1 px instead of 6, then stage 4: 2000 more steps the same way at
 # lr 1.5e-4, then stage 5: 900 steps of a 2000-step cycle at lr 1e-4 and 600 steps at 288x288 input, then
 # stage 6: 450 steps at 288x288 unrolling 6 refinement iterations instead of 4 (README, "The default model").
-# Stage 6's snapshot ships as rt_edge/assets/default_model.pth (training/recipes/ship_default.py).
+# Stage 6's snapshot ships as rt_edge/assets/default_model.pth (`rt-edge train ship`, training/ship_default.py).
 #
 # Data: procedural clips (training.synthetic) with real backgrounds from the TRAINING videos only
 # (apple, backpack, paragliding of ../shared/videos); `python -m benchmarks realtex` evaluates on the

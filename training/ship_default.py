@@ -1,6 +1,6 @@
 """Package a scored recipe snapshot as the package's default weights, its model card built from its results.
 
-    python training/recipes/ship_default.py SNAPSHOT TAG [--out rt_edge/assets/default_model.pth]
+    rt-edge train ship SNAPSHOT TAG [--out rt_edge/assets/default_model.pth]   (python -m training ship ...)
 
 TAG names the results `training/recipes/score_snapshot.sh SNAPSHOT TAG ...` wrote under benchmarks/results
 (realtex seeds 0 and 1, ONNX replay, cycle error, all at 384x384). Refuses to ship a snapshot that does not
@@ -9,15 +9,12 @@ clear issue 8's bar: LK + 10 points of AJ and of delta_avg on both seeds, onnxru
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from .package import package
 
-from training.package import package  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RESULTS = Path("benchmarks/results")
 IMAGE_SIZE = [384, 384]  # what realtex, cycle and the replay were scored at
@@ -49,7 +46,8 @@ LIMITS = [
 def _load(name: str) -> dict:
     path = RESULTS / name
     if not (REPO / path).is_file():
-        raise SystemExit(f"no results file {path}: score the snapshot first (training/recipes/score_snapshot.sh)")
+        raise FileNotFoundError(f"no results file {path}: score the snapshot first "
+                                "(training/recipes/score_snapshot.sh)")
     return json.loads((REPO / path).read_text())
 
 
@@ -80,7 +78,7 @@ def build_card(snapshot: str, tag: str) -> dict:
     if replay > REPLAY_PX:
         failures.append(f"onnxruntime replay {replay:.2e} px > {REPLAY_PX} px")
     if failures:
-        raise SystemExit("not shipping " + snapshot + ": " + "; ".join(failures))
+        raise ValueError("not shipping " + snapshot + ": " + "; ".join(failures))
     cycle_name = f"cycle_rerun_{tag}_img384_real_24f.json"
     cycle = {k: v["overall"]["all"] for k, v in _load(cycle_name).items() if k in ("rt_edge", "lk")}
     return {
@@ -94,17 +92,8 @@ def build_card(snapshot: str, tag: str) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("snapshot", help="a recipe snapshot, e.g. ../snapshots/stage6.pth (listed in training/recipes/snapshots/MANIFEST.json)")
-    p.add_argument("tag", help="the TAG score_snapshot.sh wrote its results under, e.g. stage6")
-    p.add_argument("--out", default="rt_edge/assets/default_model.pth", help="where to write (default: %(default)s)")
-    args = p.parse_args(argv)
-    card = build_card(args.snapshot, args.tag)
-    summary = package(REPO / args.snapshot, REPO / args.out, image_size=tuple(IMAGE_SIZE), card=card)
-    print(json.dumps({"out": args.out, **summary, "card": card}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def ship(snapshot: str, tag: str, out: str) -> dict:
+    """Package `snapshot` (a path relative to the repository) as `out` with the card build_card makes."""
+    card = build_card(snapshot, tag)
+    summary = package(REPO / snapshot, REPO / out, image_size=tuple(IMAGE_SIZE), card=card)
+    return {"out": out, **summary, "card": card}
