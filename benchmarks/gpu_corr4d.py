@@ -5,7 +5,7 @@
 1. builds kernels/csrc for this device's architecture (CMake, or nvcc alone where CMake is missing);
 2. runs the C++ test (every algorithm and type against a float64 host implementation);
 3. compute-sanitizer memcheck and racecheck on the C++ test's quick set, when compute-sanitizer is there;
-4. the CUDA op against the float64 numpy oracle of tests/test_kernels.py (fp32: rel err < 1e-5; fp16/bf16:
+4. the CUDA op against the float64 numpy oracle of tests/kernels/test_kernels.py (fp32: rel err < 1e-5; fp16/bf16:
    < 1e-2; rel err = max |out - ref| / max |ref|), every algorithm, outputs poisoned with NaN first, points
    inside, outside and far outside the map, sub-pixel;
 5. the model's window_step on CUDA with the op vs with the reference path (same outputs, end-to-end time);
@@ -15,7 +15,7 @@
    of the 4 levels, replayed with CUDA events around each replay, L2 flushed before each, median of the reps;
 7. the floor: max(bytes any implementation must move / measured copy bandwidth, FLOPs / measured matmul rate),
    with the formulas written into the JSON;
-8. pytest -m gpu tests/test_kernels.py.
+8. pytest -m gpu tests/kernels/test_kernels.py.
 
 Every section records its own errors and the script carries on; the summary table is printed last.
 """
@@ -376,7 +376,7 @@ def do_model(reps: int) -> dict:
 
 
 def do_pytest() -> dict:
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests/test_kernels.py"], cwd=REPO,
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests/kernels/test_kernels.py"], cwd=REPO,
                        capture_output=True, text=True, timeout=500)
     tail = r.stdout.strip().splitlines()
     return {"returncode": r.returncode, "passed": r.returncode == 0, "summary": tail[-1] if tail else "",

@@ -8,7 +8,7 @@
     --iters       refinement iterations per window
     --threads     CPU threads for torch and onnxruntime; 0: their own choice
 
-Every adder tags the actions it makes (`action.shared`), so tests/test_cli_registry.py can check that no command
+Every adder tags the actions it makes (`action.shared`), so tests/cli/test_cli_registry.py can check that no command
 defines one of these flags by hand. Torch-free: the torch-free install builds its parsers from here too.
 """
 
