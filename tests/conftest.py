@@ -99,3 +99,29 @@ BLOCK_TORCH = textwrap.dedent(
 def run_without_torch(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
+
+
+def run_command(*args) -> subprocess.CompletedProcess:
+    """`python -m PACKAGE ARGS...` run in this process (no interpreter start-up), its output captured.
+
+    For CLI tests where a subprocess would prove nothing more; torch's thread count is restored afterwards, as
+    a command's --threads changes it for the process."""
+    import contextlib
+    import importlib
+    import io
+
+    package, *rest = map(str, args)
+    main = importlib.import_module(f"{package}.__main__").main
+    out, err = io.StringIO(), io.StringIO()
+    threads, argv = torch.get_num_threads(), sys.argv
+    sys.argv = [str(REPO / package / "__main__.py"), *rest]  # as `python -m` sets it: results record the command
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(rest)
+            except SystemExit as e:  # argparse's usage errors and --help
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        torch.set_num_threads(threads)
+        sys.argv = argv
+    return subprocess.CompletedProcess([package, *rest], code, out.getvalue(), err.getvalue())

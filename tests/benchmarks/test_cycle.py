@@ -18,7 +18,7 @@ from rt_edge.evaluation.lk import lk_predictor, track_lk
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 
-from ..conftest import REPO, SMALL
+from ..conftest import REPO, SMALL, run_command
 
 STEP = np.array([1.3, -0.7])  # px per frame: texture content at u shows at u + t * STEP in frame t
 T = 8
@@ -177,8 +177,8 @@ def test_cli_lk_on_sample_clip(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_missing_video_exits_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "benchmarks", "cycle", "--videos", str(tmp_path / "nope.mp4"),
-                        "--out", str(tmp_path / "x.json")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = run_command("benchmarks", "cycle", "--videos", str(tmp_path / "nope.mp4"),
+                        "--out", str(tmp_path / "x.json"))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("benchmarks: error: video not found")
     assert not (tmp_path / "x.json").exists()

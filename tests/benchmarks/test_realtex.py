@@ -27,7 +27,7 @@ from rt_edge.evaluation.tapvid import SUMMARY, WITHIN
 from rt_edge.model import CoTracker3
 from rt_edge.video import read_frames, sample_clip_path
 
-from ..conftest import REPO, SMALL
+from ..conftest import REPO, SMALL, run_command
 
 SQUARE = 16  # checkerboard square, texture px
 
@@ -244,8 +244,7 @@ def tiny_ckpt(tmp_path_factory):
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmarks", "realtex", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return run_command("benchmarks", "realtex", *args)
 
 
 def test_cli_writes_scores_deterministically(tmp_path, tiny_ckpt, capsys, monkeypatch):

@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from benchmarks.tapvid_data import (
 from benchmarks.tapvid_eval import evaluate, format_table, predictor_queries
 from rt_edge.model import CoTracker3
 
-from ..conftest import REPO, SMALL
+from ..conftest import SMALL, run_command
 
 T, H, W = 8, 32, 48
 COLORS = np.array([[200, 30, 90], [10, 220, 40], [90, 90, 250], [255, 255, 0],
@@ -272,7 +271,7 @@ def small_ckpt(tmp_path_factory):
 
 
 def _run(*args) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = run_command(*args)
     assert r.returncode == 0, r.stderr[-2000:]
     return r
 

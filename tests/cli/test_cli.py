@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
-from ..conftest import REPO
+from ..conftest import run_command
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rt_edge", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    return run_command("rt_edge", *args)
 
 
 def test_info_reports_published_layout_and_cost(tmp_path):

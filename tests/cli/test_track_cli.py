@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from rt_edge.model import CoTracker3
 from rt_edge.track_io import read_tracks
 from rt_edge.video import read_frames, sample_clip_path
 
-from ..conftest import REPO
+from ..conftest import run_command
 
 SMALL = ["--image-size", "64", "112", "--iters", "1", "--grid", "3", "--max-frames", "20"]  # [:5]: size + iters
 
@@ -28,8 +27,7 @@ def ckpt(tmp_path_factory, seeded_weights):
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rt_edge", "track", *map(str, args)], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    return run_command("rt_edge", "track", *args)
 
 
 def test_track_writes_npz_csv_and_overlay(tmp_path, ckpt):

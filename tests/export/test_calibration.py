@@ -36,7 +36,7 @@ from rt_edge.backends.onnxruntime_backend import OrtExecutor  # noqa: E402
 from rt_edge.model import CoTracker3  # noqa: E402
 from rt_edge.video import VideoWriter  # noqa: E402
 
-from ..conftest import REPO, SMALL  # noqa: E402
+from ..conftest import REPO, SMALL, run_command  # noqa: E402
 from ..conftest import BLOCK_TORCH  # noqa: E402
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
@@ -318,15 +318,14 @@ def test_cli_calib_collects_and_trt_without_tensorrt_exits_2(setup, tmp_path):
     m = cal.read_calibration(out)
     assert m["points"] == 8 and m["graphs"]["encoder"]["batches"] == 6
     assert f"{m['graphs']['window_step']['batches']} window_step (8 points)" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "export", "calib", "--onnx-dir", str(setup["onnx"]), "--images",
-                        str(tmp_path / "nowhere"), "--out", str(tmp_path / "c")],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = run_command("export", "calib", "--onnx-dir", str(setup["onnx"]), "--images",
+                        str(tmp_path / "nowhere"), "--out", str(tmp_path / "c"))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"export: error: calibration directory not found: {tmp_path / 'nowhere'}"]
     if HAVE_TRT:
         return
-    r = subprocess.run([sys.executable, "-m", "export", "trt", "--onnx-dir", str(setup["onnx"]), "--int8-calib",
-                        str(setup["frames"])], cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = run_command("export", "trt", "--onnx-dir", str(setup["onnx"]), "--int8-calib",
+                        str(setup["frames"]))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "export: error: TensorRT is not installed: `python -m export trt` needs the tensorrt Python package "

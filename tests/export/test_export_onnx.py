@@ -20,7 +20,7 @@ import rt_edge  # noqa: E402
 from rt_edge.config import ModelConfig  # noqa: E402
 from export.check import check_export  # noqa: E402
 
-from ..conftest import REPO  # noqa: E402
+from ..conftest import REPO, run_command  # noqa: E402
 from ..conftest import BLOCK_TORCH  # noqa: E402
 
 
@@ -36,9 +36,8 @@ def export_dir(tmp_path_factory, seeded_weights):
     ckpt = tmp / "seed0.pth"
     torch.save({k: torch.from_numpy(v) for k, v in seeded_weights("online", 0).items()}, ckpt)
     out = tmp / "onnx"
-    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
-                        "--image-size", "192", "256", "--max-points", "64"],
-                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    r = run_command("export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
+                        "--image-size", "192", "256", "--max-points", "64")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "window_step.onnx" in r.stdout
     return out
@@ -141,16 +140,14 @@ def test_bad_export_directories(export_dir, tmp_path):
 
 
 def test_export_passes_the_tensorrt_audit(export_dir):
-    r = subprocess.run([sys.executable, "-m", "export", "audit", "--onnx-dir", str(export_dir), "--fp16"], cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
+    r = run_command("export", "audit", "--onnx-dir", str(export_dir), "--fp16")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("ok for the TensorRT 10 ONNX parser") == 4  # frame_step.onnx too
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
 def test_trt_build_without_tensorrt_exits_2_in_one_line(export_dir):
-    r = subprocess.run([sys.executable, "-m", "export", "trt", "--onnx-dir", str(export_dir), "--fp16"], cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
+    r = run_command("export", "trt", "--onnx-dir", str(export_dir), "--fp16")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "export: error: TensorRT is not installed: `python -m export trt` needs the tensorrt Python package "
@@ -164,9 +161,8 @@ def test_fp16_export_computes_in_half_and_stays_near_the_fixture(export_dir, fix
 
     ckpt = next(export_dir.parent.glob("*.pth"))
     out = tmp_path / "fp16"
-    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
-                        "--image-size", "192", "256", "--max-points", "64", "--fp16"],
-                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    r = run_command("export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
+                        "--image-size", "192", "256", "--max-points", "64", "--fp16")
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((out / "meta.json").read_text())["fp16"] is True
     g = onnx.load(str(out / "window_step.onnx")).graph

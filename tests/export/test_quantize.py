@@ -11,8 +11,6 @@ with the value named.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -31,7 +29,7 @@ from rt_edge.backends.onnxruntime_backend import OrtExecutor  # noqa: E402
 from rt_edge.session import OnlineTracker  # noqa: E402
 from rt_edge.video import VideoWriter  # noqa: E402
 
-from ..conftest import REPO, lively_small_model  # noqa: E402
+from ..conftest import lively_small_model, run_command  # noqa: E402
 from .test_calibration import MP4_HW as CLIP_HW  # noqa: E402
 from .test_calibration import _smooth_frame as _frame  # noqa: E402
 
@@ -234,15 +232,15 @@ def test_cli_onnx_int8_writes_the_quantized_export(setup, tmp_path):
     model = lively_small_model(0.2)
     torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict()}, ckpt)
     out = tmp_path / "cli_int8"
-    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
+    r = run_command("export", "onnx", "--checkpoint", str(ckpt), "--out", str(out),
                         "--image-size", *map(str, SIZE), "--max-points", "64", "--int8", str(setup["clip"]),
-                        "--calib-frames", "6"], capture_output=True, text=True, cwd=REPO)
+                        "--calib-frames", "6")
     assert r.returncode == 0, r.stderr
     assert "encoder: int8" in r.stdout and "query: float32" in r.stdout
     meta = json.loads((out / "meta.json").read_text())
     assert "6 calibration frames" in meta["precision"]["encoder"]
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{g}.onnx" for g in GRAPH_NAMES]
                                                            + ["meta.json", "weights.bin"])
-    r = subprocess.run([sys.executable, "-m", "export", "quantize", "--onnx-dir", str(setup["fp32"]), "--out",
-                        str(tmp_path / "x")], capture_output=True, text=True, cwd=REPO)
+    r = run_command("export", "quantize", "--onnx-dir", str(setup["fp32"]), "--out",
+                        str(tmp_path / "x"))
     assert r.returncode == 2 and "needs calibration frames" in r.stderr

@@ -16,7 +16,7 @@ from kernels.build import LIB_NAME, TEST_NAME, build, missing_tools
 from kernels.op import corr4d, corr4d_op
 from rt_edge.model.correlation import corr4d as model_corr4d
 
-from ..conftest import REPO, SMALL
+from ..conftest import REPO, SMALL, run_command
 from ..conftest import BLOCK_TORCH
 
 
@@ -205,9 +205,8 @@ def exports(tmp_path_factory):
     ckpt = tmp / "small.pth"
     torch.save({"model": model.state_dict(), "config": SMALL.to_dict()}, ckpt)
     export_onnx(model, tmp / "plain", image_size=(64, 64), iters=2, max_points=8)
-    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--checkpoint", str(ckpt), "--out", str(tmp / "plugin"),
-                        "--image-size", "64", "64", "--iters", "2", "--max-points", "8", "--corr4d-plugin"],
-                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    r = run_command("export", "onnx", "--checkpoint", str(ckpt), "--out", str(tmp / "plugin"),
+                        "--image-size", "64", "64", "--iters", "2", "--max-points", "8", "--corr4d-plugin")
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp / "plain", tmp / "plugin"
 

@@ -21,7 +21,7 @@ from rt_edge.api import track_video
 from rt_edge.default_model import shipped
 from rt_edge.video import read_frames, sample_clip_path
 
-from ..conftest import REPO
+from ..conftest import REPO, run_command
 
 pytestmark = pytest.mark.skipif(shipped() is None, reason="no default weights ship (rt_edge/assets/default_model.pth)")
 
@@ -98,14 +98,11 @@ def test_default_tracker_follows_the_shipped_clip_like_lk():
 
 def test_track_cli_uses_the_shipped_weights(tmp_path):
     """The README's first command, on fewer frames: no checkpoint named, the shipped clip, an overlay."""
-    import subprocess
-    import sys
-
+        
     from rt_edge.track_io import read_tracks
 
-    r = subprocess.run([sys.executable, "-m", "rt_edge", "track", "--max-frames", "8", "--grid", "3",
-                        "--out", tmp_path / "t.csv", "--viz", tmp_path / "v.mp4"],
-                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    r = run_command("rt_edge", "track", "--max-frames", "8", "--grid", "3",
+                        "--out", tmp_path / "t.csv", "--viz", tmp_path / "v.mp4")
     assert r.returncode == 0, r.stderr
     assert read_tracks(tmp_path / "t.csv")["xy"].shape == (8, 9, 2)
     assert (tmp_path / "v.mp4").stat().st_size > 10_000

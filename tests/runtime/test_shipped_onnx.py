@@ -19,7 +19,7 @@ from rt_edge.backends.onnx_meta import read_meta
 from rt_edge.default_model import ONNX_DIR, WEIGHTS, default_checkpoint, shipped
 from rt_edge.video import read_frames, sample_clip_path
 
-from ..conftest import REPO
+from ..conftest import REPO, run_command
 from ..conftest import BLOCK_TORCH
 
 pytestmark = pytest.mark.skipif(shipped("onnxruntime") is None or shipped("torch") is None,
@@ -127,8 +127,7 @@ def test_shipped_export_is_what_the_recipe_makes(tmp_path):
     meta = read_meta(ONNX_DIR)
     clips = [require(SHARED / "videos" / name) for name in meta["calibration"]["sources"]]  # CI: must be there
     out = tmp_path / "remade"
-    r = subprocess.run([sys.executable, "-m", "export", "onnx", "--out", str(out), "--int8", *map(str, clips)],
-                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    r = run_command("export", "onnx", "--out", str(out), "--int8", *map(str, clips))
     assert r.returncode == 0, r.stderr
     assert read_meta(out)["precision"] == meta["precision"]
     for g in meta["graphs"].values():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from training.ensemble import track_ensemble
 from training.teachers import load_teachers
 from training.verifier import from_tracker, save_verifier
 
-from ..conftest import REPO, SMALL
+from ..conftest import SMALL, run_command
 
 TEACHERS = ["lk:win=11", "lk:win=31,levels=4"]
 
@@ -49,13 +47,12 @@ def test_verifier_picks_one_candidate_per_frame(clip, tmp_path):
 
 
 def test_cli_writes_tracks_and_overlay(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "training", "ensemble", "--teachers", *TEACHERS, "--selection", "mean",
+    r = run_command("training", "ensemble", "--teachers", *TEACHERS, "--selection", "mean",
                         "--grid", "3", "--max-frames", "6", "--out", str(tmp_path / "t.csv"), "--viz",
-                        str(tmp_path / "o.mp4")], cwd=REPO, capture_output=True, text=True, timeout=300)
+                        str(tmp_path / "o.mp4"))
     assert r.returncode == 0, r.stderr[-2000:]
     t = read_tracks(tmp_path / "t.csv")
     assert t["xy"].shape == (6, 9, 2) and np.isfinite(t["xy"]).all()
     assert len(read_frames(tmp_path / "o.mp4")) == 6
-    r = subprocess.run([sys.executable, "-m", "training", "ensemble", "--teachers", "lk", "lk:win=11"], cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
+    r = run_command("training", "ensemble", "--teachers", "lk", "lk:win=11")
     assert r.returncode == 2 and r.stderr.strip() == "training: error: selection 'verifier' needs a verifier checkpoint"

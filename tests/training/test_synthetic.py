@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import cv2
@@ -12,7 +10,7 @@ import pytest
 
 from training import synthetic
 
-from ..conftest import REPO
+from ..conftest import run_command
 
 SEED, FRAMES, SIZE, POINTS = 5, 12, (96, 128), 400
 
@@ -168,8 +166,7 @@ def test_speed_24_frames_256():
 
 def test_cli(tmp_path):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "training", "synthetic", *map(str, args)], cwd=REPO,
-                              capture_output=True, text=True, timeout=120)
+        return run_command("training", "synthetic", *map(str, args))
 
     r = cli("--out", tmp_path / "d", "--sequences", 2, "--frames", 3, "--size", 32, 40, "--points", 10, "--quiet")
     assert r.returncode == 0, r.stderr

@@ -22,7 +22,7 @@ from training.schedule import warmup_cosine
 from training.synthetic import generate
 from training.trainer import TrainConfig, train
 
-from ..conftest import REPO, SMALL
+from ..conftest import REPO, SMALL, run_command
 
 SIZE, FRAMES, POINTS = (64, 64), 12, 16
 
@@ -119,8 +119,7 @@ def test_torchrun_two_processes_end_with_identical_weights(clips, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "training", "kubric", "--data", str(tmp_path / "none")], cwd=REPO,
-                       capture_output=True, text=True, timeout=120)
+    r = run_command("training", "kubric", "--data", str(tmp_path / "none"))
     assert r.returncode == 2
     msg = f"training: error: --data {tmp_path / 'none'} is not a directory of sequences"
     assert r.stderr.strip().splitlines() == [msg]
