@@ -31,10 +31,16 @@ def throughput(run_dir: str | Path, skip: int = 5) -> dict:
             "world_size": config["world_size"]}
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="training output directories (with log.jsonl and config.json)")
+    p.add_argument("--skip", type=int, default=5, help="warm-up steps not counted (default 5)")
+    p.add_argument("--machine", default=platform.node(), help="machine name recorded in the JSON (default: the "
+                   "host name)")
+    p.add_argument("--out", help="write the JSON here")
+
+
 def main(argv=None) -> int:
     from rt_edge.subcommands import standalone
-
-    from .cli_train_throughput import add_arguments
 
     return standalone("python -m benchmarks.train_throughput", __doc__.splitlines()[0], add_arguments, run, argv)
 

@@ -149,12 +149,15 @@ class PseudoConfig:
             raise FileNotFoundError(f"--init {self.init} not found (a checkpoint to start the student from)")
         if not self.teachers:
             raise ValueError("give at least one teacher SPEC (--teachers)")
-        from .pseudo_labels import list_videos
+        from rt_edge.video import list_clips
+
         from .teachers import parse_spec
 
         for spec in self.teachers:
             parse_spec(spec)  # unknown kinds and bad options fail before anything is loaded
-        list_videos(self.videos)
+        if not Path(self.videos).is_dir():
+            raise FileNotFoundError(f"--videos {self.videos} is not a directory")
+        list_clips(self.videos, image_folders=True)  # fails when it holds no clip
 
 
 @dataclass
