@@ -107,7 +107,7 @@ def _stream_fresh(num_frames: int, low_latency: bool, context: dict | None, **kw
 def _isolated(**kw) -> tuple[dict, float]:
     """Stream in a fresh interpreter, so the RSS growth is the tracker's own: in the suite's process, what
     earlier tests left behind once added 44 MB during the stream (a fresh process stays within +-1 MB)."""
-    code = ("import json, sys; from tests.test_session_stream import _stream_fresh; "
+    code = ("import json, sys; from tests.runtime.test_session_stream import _stream_fresh; "
             "print(json.dumps(_stream_fresh(**json.loads(sys.argv[1]))))")
     r = subprocess.run([sys.executable, "-c", code, json.dumps(kw)], cwd=REPO, capture_output=True, text=True,
                        timeout=900)
