@@ -35,6 +35,21 @@ def package_parser(package: str, package_dir: str | Path, prog: str, description
     return p
 
 
+def package_commands(package: str, package_dir: str | Path, description: str
+                     ) -> tuple[Callable[..., argparse.ArgumentParser], Callable[..., int]]:
+    """build_parser(prog) and main(argv, prog) of a group whose commands are its cli_<name>.py modules: what a
+    group's __main__ exposes to `rt-edge GROUP` and to `python -m PACKAGE`."""
+    default = f"python -m {package}"
+
+    def build_parser(prog: str = default) -> argparse.ArgumentParser:
+        return package_parser(package, package_dir, prog, description)
+
+    def main(argv: list[str] | None = None, prog: str = default) -> int:
+        return run_parsed(build_parser(prog), argv)
+
+    return build_parser, main
+
+
 def run_parsed(parser: argparse.ArgumentParser, argv=None) -> int:
     """Parse argv and run the chosen command's `func`; bad input becomes one line on stderr and exit 2."""
     args = parser.parse_args(argv)

@@ -9,17 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rt_edge.subcommands import package_parser, run_parsed
+from rt_edge.subcommands import package_commands
 
 DESCRIPTION = __doc__.splitlines()[0]
-
-
-def build_parser(prog: str = "python -m training"):
-    return package_parser("training", Path(__file__).parent, prog, DESCRIPTION)
-
-
-def main(argv=None, prog: str = "python -m training") -> int:
-    return run_parsed(build_parser(prog), argv)
+build_parser, main = package_commands("training", Path(__file__).parent, DESCRIPTION)
 
 
 if __name__ == "__main__":
